@@ -1,0 +1,273 @@
+"""Every workaround detco-mm needs for its pinned stack, in one place.
+
+The stack (torch 2.14, numpy 2, mmengine 0.10.7, mmcv 2.0.1, mmselfsup 1.0.0) does not run
+as published; ``../shared/docs/stack_notes.md`` in the development tree records each trap. The
+fixes below are applied once, when :mod:`detco_mm` is imported, and each names the upstream
+change that makes it unnecessary, so that dropping one later touches this file only.
+
+1. :func:`fix_mmselfsup_registry_locations` -- MMSelfSup 1.0.0's ``RUNNERS``,
+   ``RUNNER_CONSTRUCTORS`` and ``LOOPS`` point at the non-existent ``mmselfsup.engine.runner``,
+   so a Runner with ``default_scope='mmselfsup'`` dies in ``build_train_loop``. Fixed upstream
+   after the 1.0.0 release (``locations=['mmselfsup.engine']``).
+2. :func:`fix_adjust_hue` -- mmcv 2.0.1's ``adjust_hue`` computes ``np.uint8(hue_factor * 255)``,
+   which numpy 2 rejects for negative shifts, so MMSelfSup's stock MoCo v2 ``ColorJitter`` fails
+   on about half the images. The replacement shifts the hue by ``int(hue_factor * 255) % 256``,
+   the uint8 wrap-around numpy 1 produced. Fixed in mmcv >= 2.2 (blocked for us by mmselfsup's
+   ``mmcv < 2.1`` assert).
+3. :func:`enable_safe_checkpoint_loading` -- torch >= 2.6 loads with ``weights_only=True`` and
+   mmengine 0.10.7 does not say which globals its checkpoints need. We keep safe loading on and:
+
+   - pickle :class:`~mmengine.logging.HistoryBuffer` without its table of statistics methods
+     (it is a class attribute, rebuilt by ``__setstate__``), so checkpoints we write hold no
+     function references at all;
+   - allow-list the concrete classes an MMEngine checkpoint holds (``HistoryBuffer`` and
+     numpy's array/dtype/scalar reconstruction);
+   - read checkpoints written by stock MMEngine, whose ``HistoryBuffer`` entries were pickled
+     as ``getattr(HistoryBuffer, 'min')``: the name ``builtins.getattr`` is bound to
+     :func:`_history_buffer_statistic`, which returns only ``HistoryBuffer``'s registered
+     statistics and refuses any other lookup. The real ``getattr`` is never allow-listed;
+   - refuse any other global with :class:`UnsafeCheckpointError`, which names the file, the
+     globals and the opt-in ``DETCO_SAFE_GLOBALS`` for files the user trusts.
+     ``weights_only=False`` is never used and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` never set.
+
+   Upstream: mmengine has no release that passes ``weights_only``.
+4. :func:`fix_collate_fn_scope` -- configs that inherit an upstream config through
+   ``mmselfsup::`` get ``_scope_`` added to every dict with a ``type``, including
+   ``train_dataloader.collate_fn``; ``Runner.build_dataloader`` passes it on to the collate
+   function (``default_collate() got an unexpected keyword argument '_scope_'``). We drop that
+   key before the Runner builds the loader. Unfixed in mmengine 0.10.7.
+5. :func:`prepare_distributed` -- MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` and
+   its DDP wrapper passes ``device_ids=[LOCAL_RANK]``, both fatal without a GPU. On a machine
+   without CUDA we start a ``gloo`` process group ourselves and wrap without ``device_ids``.
+"""
+import copy
+import importlib
+import os
+import pickle
+from typing import Any, Callable, Iterable, List, Optional
+
+import cv2
+import mmcv
+import mmcv.image
+import mmcv.image.photometric
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import Runner
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from PIL import Image
+
+SAFE_GLOBALS_ENV = 'DETCO_SAFE_GLOBALS'
+
+
+# --------------------------------------------------------------------------- 1. registries
+def fix_mmselfsup_registry_locations() -> None:
+    """Point MMSelfSup's runner, runner-constructor and loop registries at ``mmselfsup.engine``."""
+    from mmselfsup import registry
+    for reg in (registry.RUNNERS, registry.RUNNER_CONSTRUCTORS, registry.LOOPS):
+        if reg._locations == ['mmselfsup.engine.runner']:
+            reg._locations = ['mmselfsup.engine']
+
+
+# --------------------------------------------------------------------------- 2. adjust_hue
+_original_adjust_hue = mmcv.image.photometric.adjust_hue
+
+
+def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None) -> np.ndarray:
+    """mmcv's ``adjust_hue`` with the uint8 wrap-around of negative hue shifts restored.
+
+    Args:
+        img (np.ndarray): Image of shape (H, W, 3), BGR channel order as in mmcv.
+        hue_factor (float): Hue shift in [-0.5, 0.5] of a full turn.
+        backend (str, optional): ``'cv2'`` or ``'pillow'``; None uses mmcv's imread backend.
+
+    Returns:
+        np.ndarray: The hue-adjusted image, same shape and dtype as ``img``.
+    """
+    if hue_factor >= 0:  # non-negative shifts never hit the bug: keep mmcv's exact code path
+        return _original_adjust_hue(img, hue_factor, backend=backend)
+    if not -0.5 <= hue_factor:
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and img.ndim in (2, 3)):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    shift = np.uint8(int(hue_factor * 255) % 256)
+    backend = backend or mmcv.image.photometric.imread_backend
+    if backend == 'pillow':
+        assert img.dtype == np.uint8, 'Pillow backend only support uint8 type'
+        h, s, v = Image.fromarray(img[..., ::-1], mode='RGB').convert('HSV').split()
+        h = Image.fromarray(np.asarray(h, dtype=np.uint8) + shift, 'L')
+        rgb = Image.merge('HSV', (h, s, v)).convert('RGB')
+        return np.array(rgb, dtype=img.dtype)[..., ::-1]
+    if backend != 'cv2':
+        raise ValueError(f"backend: {backend} is not supported. Supported backends are 'cv2', "
+                         "'pillow'")
+    hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
+    hsv[..., 0] += shift  # uint8 addition wraps around the hue circle
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
+
+
+def fix_adjust_hue() -> None:
+    """Rebind ``adjust_hue`` everywhere the stack imported mmcv's broken one by name."""
+    import mmselfsup.datasets.transforms.processing as selfsup_processing
+    for module in (mmcv, mmcv.image, mmcv.image.photometric, selfsup_processing):
+        if getattr(module, 'adjust_hue', None) is _original_adjust_hue:
+            module.adjust_hue = adjust_hue
+
+
+# --------------------------------------------------------------------------- 3. safe loading
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds pickled globals that safe loading does not allow."""
+
+
+def _history_buffer_getstate(self: HistoryBuffer) -> dict:
+    """Pickle a ``HistoryBuffer`` without the class-level table of statistics methods."""
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)
+    return state
+
+
+def _history_buffer_statistic(obj: Any, name: str) -> Callable:
+    """What ``builtins.getattr`` resolves to inside a checkpoint; see the module docstring.
+
+    Stock MMEngine pickles ``HistoryBuffer._statistics_methods`` as
+    ``getattr(HistoryBuffer, 'min')`` and the like. Only that form is honoured.
+
+    Raises:
+        UnsafeCheckpointError: for any other object or attribute name.
+    """
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise UnsafeCheckpointError(
+        f'checkpoint calls getattr({obj!r}, {name!r}); only HistoryBuffer statistics '
+        f'({sorted(HistoryBuffer._statistics_methods)}) may be looked up')
+
+
+def _numpy_globals() -> List[Any]:
+    """numpy's array, dtype and scalar reconstruction, under the names numpy 2 pickles."""
+    multiarray = importlib.import_module('numpy._core.multiarray')
+    dtype_classes = [getattr(np.dtypes, name) for name in np.dtypes.__all__]
+    return [np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar, *dtype_classes]
+
+
+def enable_safe_checkpoint_loading() -> None:
+    """Keep ``weights_only=True`` loading and make MMEngine checkpoints pass it."""
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, *_numpy_globals(), (_history_buffer_statistic, 'builtins.getattr')])
+    mmengine_checkpoint.CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_checkpoint, force=True)
+
+
+def _user_safe_globals() -> List[Any]:
+    """The globals named in ``DETCO_SAFE_GLOBALS`` (``pkg.module.Name`` items, comma-separated)."""
+    objs = []
+    for item in filter(None, (s.strip() for s in os.environ.get(SAFE_GLOBALS_ENV, '').split(','))):
+        module, _, name = item.rpartition('.')
+        if not module or module == 'builtins':
+            raise ValueError(f'{SAFE_GLOBALS_ENV}: {item!r} is not allowed; name classes as '
+                             f'package.module.Class (builtins are never allowed)')
+        try:
+            objs.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError) as e:
+            raise ValueError(f'{SAFE_GLOBALS_ENV}: cannot import {item!r}: {e}') from e
+    return objs
+
+
+def safe_torch_load(filename: str, map_location: Any = None) -> Any:
+    """``torch.load(..., weights_only=True)`` with a clear error for disallowed globals.
+
+    Args:
+        filename (str): Path of the checkpoint file.
+        map_location: As in :func:`torch.load`.
+
+    Returns:
+        The unpickled checkpoint (usually a dict).
+
+    Raises:
+        UnsafeCheckpointError: The file holds a global that is not allow-listed. The message
+            names the file, every such global, and the ``DETCO_SAFE_GLOBALS`` opt-in.
+    """
+    try:
+        with torch.serialization.safe_globals(_user_safe_globals()):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if isinstance(e, UnsafeCheckpointError):
+            raise UnsafeCheckpointError(f'{filename}: {e}') from None
+        raise UnsafeCheckpointError(_unsafe_message(filename, e)) from None
+
+
+def _unsafe_message(filename: str, error: Exception) -> str:
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except Exception:  # not a zip checkpoint: fall back to torch's own words
+        found = []
+    allowed = {f'{getattr(o, "__module__", "")}.{getattr(o, "__qualname__", "")}'
+               for o in _user_safe_globals()}
+    found = [g for g in found if g not in allowed and g != 'builtins.getattr']
+    what = ', '.join(found) if found else str(error).splitlines()[0]
+    return (f'refusing to load {filename}: it holds pickled objects that are not plain tensors '
+            f'or MMEngine training state ({what}). Loading them could run arbitrary code. If '
+            f'you trust this file, allow exactly these classes with '
+            f'{SAFE_GLOBALS_ENV}=<comma-separated package.module.Class names>, e.g. '
+            f'{SAFE_GLOBALS_ENV}={",".join(found) or "pkg.module.Class"}; '
+            f'see README "Troubleshooting".')
+
+
+def load_local_checkpoint(filename: str, map_location: Any = None) -> Any:
+    """MMEngine's loader for local paths (scheme ``''``), loading safely."""
+    filename = os.path.expanduser(filename)
+    if not os.path.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return safe_torch_load(filename, map_location=map_location)
+
+
+# --------------------------------------------------------------------------- 4. collate_fn scope
+_original_build_dataloader = Runner.build_dataloader
+
+
+def _build_dataloader(dataloader: Any, seed: Optional[int] = None,
+                      diff_rank_seed: bool = False) -> Any:
+    """``Runner.build_dataloader`` without the config's ``_scope_`` in ``collate_fn``."""
+    collate_fn = dataloader.get('collate_fn') if isinstance(dataloader, dict) else None
+    if isinstance(collate_fn, dict) and '_scope_' in collate_fn:
+        dataloader = copy.copy(dataloader)
+        dataloader['collate_fn'] = {k: v for k, v in collate_fn.items() if k != '_scope_'}
+    return _original_build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+
+
+def fix_collate_fn_scope() -> None:
+    """Install :func:`_build_dataloader` as ``Runner.build_dataloader``."""
+    Runner.build_dataloader = staticmethod(_build_dataloader)
+
+
+# --------------------------------------------------------------------------- 5. CPU distributed
+def prepare_distributed(cfg: Any) -> None:
+    """Let ``launcher='pytorch'`` runs work on machines without CUDA.
+
+    On such a machine, start a ``gloo`` process group from torchrun's environment (MMEngine then
+    skips its CUDA-only ``init_dist``) and wrap the model in DDP without ``device_ids``. With
+    CUDA, or without a launcher, nothing changes.
+
+    Args:
+        cfg (mmengine.Config): The run's config; ``cfg.launcher`` must be set. Modified in place.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend='gloo')
+    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper.update(cfg.get('model_wrapper_cfg') or {})
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def apply_all() -> None:
+    """Apply the import-time fixes (1-4); idempotent."""
+    fix_mmselfsup_registry_locations()
+    fix_adjust_hue()
+    enable_safe_checkpoint_loading()
+    fix_collate_fn_scope()
+
+
+apply_all()
