@@ -1,0 +1,1 @@
+"""DetCo data transforms."""

@@ -1,0 +1,2 @@
+"""Model side of DetCo: preprocessor, multi-level neck, hierarchical head and the algorithm."""
+from . import algorithms, data_preprocessor, heads, necks  # noqa: F401

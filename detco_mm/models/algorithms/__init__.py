@@ -1,0 +1,1 @@
+"""DetCo algorithms."""

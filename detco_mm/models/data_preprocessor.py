@@ -1,0 +1,1 @@
+"""Data preprocessor for DetCo inputs."""

@@ -1,0 +1,65 @@
+"""Shared fixtures: small real image files on disk, laid out as MMSelfSup expects."""
+import os
+import os.path as osp
+import sys
+from typing import Callable, Tuple
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TEST_CONFIGS = osp.join(REPO_ROOT, 'tests', 'data', 'configs')
+
+
+def write_image_folder(root: str, num_images: int = 16, size: Tuple[int, int] = (96, 128),
+                       seed: int = 0) -> str:
+    """Write ``num_images`` colourful JPEGs under ``root/train/`` and ``root/meta/train.txt``.
+
+    The images are random discs and bars on a random background, so colour and hue
+    augmentations have something to act on. The layout is MMSelfSup's ImageNet one
+    (``meta/train.txt`` lists ``<file> <label>`` lines).
+
+    Returns:
+        str: ``root``.
+    """
+    rng = np.random.RandomState(seed)
+    h, w = size
+    os.makedirs(osp.join(root, 'train'), exist_ok=True)
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    lines = []
+    for i in range(num_images):
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = rng.randint(0, 256, 3)
+        for _ in range(6):
+            color = tuple(int(c) for c in rng.randint(0, 256, 3))
+            center = (int(rng.randint(0, w)), int(rng.randint(0, h)))
+            cv2.circle(img, center, int(rng.randint(4, min(h, w) // 3)), color, -1)
+            x0, y0 = int(rng.randint(0, w)), int(rng.randint(0, h))
+            cv2.rectangle(img, (x0, y0), (x0 + 12, y0 + 40), color[::-1], -1)
+        name = f'img_{i:03d}.jpg'
+        assert cv2.imwrite(osp.join(root, 'train', name), img)
+        lines.append(f'{name} 0')
+    with open(osp.join(root, 'meta', 'train.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Callable[..., str]:
+    """Factory: ``image_folder(num_images=16, size=(96, 128))`` -> data root with real JPEGs."""
+    def make(num_images: int = 16, size: Tuple[int, int] = (96, 128), seed: int = 0) -> str:
+        return write_image_folder(str(tmp_path / f'data_{num_images}_{size[0]}x{size[1]}_{seed}'),
+                                  num_images, size, seed)
+    return make
+
+
+@pytest.fixture
+def subprocess_env() -> dict:
+    """Environment for running the repo's tools in a subprocess with this interpreter."""
+    env = dict(os.environ)
+    env['PYTHON'] = sys.executable
+    env['PATH'] = osp.dirname(sys.executable) + os.pathsep + env.get('PATH', '')
+    env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    return env
