@@ -136,11 +136,15 @@ def _history_buffer_statistic(obj: Any, name: str) -> Callable:
     Raises:
         UnsafeCheckpointError: for any other object or attribute name.
     """
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    allowed = _DEFAULT_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise UnsafeCheckpointError(
         f'checkpoint calls getattr({obj!r}, {name!r}); only HistoryBuffer statistics '
-        f'({sorted(HistoryBuffer._statistics_methods)}) may be looked up')
+        f'({", ".join(sorted(allowed))}) may be looked up')
+
+
+_DEFAULT_STATISTICS = frozenset(('min', 'max', 'current', 'mean'))
 
 
 def _numpy_globals() -> List[Any]:
@@ -192,20 +196,19 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
         with torch.serialization.safe_globals(_user_safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if isinstance(e, UnsafeCheckpointError):
-            raise UnsafeCheckpointError(f'{filename}: {e}') from None
         raise UnsafeCheckpointError(_unsafe_message(filename, e)) from None
 
 
 def _unsafe_message(filename: str, error: Exception) -> str:
-    try:
+    """The refusal message: the file, the offending globals and the opt-in."""
+    try:  # lists only the globals that are not allow-listed in this process
         found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-    except Exception:  # not a zip checkpoint: fall back to torch's own words
+    except Exception:  # not a zip checkpoint
         found = []
-    allowed = {f'{getattr(o, "__module__", "")}.{getattr(o, "__qualname__", "")}'
-               for o in _user_safe_globals()}
-    found = [g for g in found if g not in allowed and g != 'builtins.getattr']
-    what = ', '.join(found) if found else str(error).splitlines()[0]
+    # torch's own text advises weights_only=False; keep only its diagnosis.
+    detail = str(error).split('WeightsUnpickler error:', 1)[-1]
+    detail = ' '.join(detail.split('Check the documentation of torch.load')[0].split())
+    what = ', '.join(found) if found else detail
     return (f'refusing to load {filename}: it holds pickled objects that are not plain tensors '
             f'or MMEngine training state ({what}). Loading them could run arbitrary code. If '
             f'you trust this file, allow exactly these classes with '
