@@ -1,1 +1,4 @@
 """DetCo heads."""
+from .hierarchical_contrastive_head import HierarchicalContrastiveHead
+
+__all__ = ['HierarchicalContrastiveHead']

@@ -1,1 +1,4 @@
 """DetCo necks."""
+from .detco_neck import DetCoNeck
+
+__all__ = ['DetCoNeck']
