@@ -83,3 +83,18 @@ def test_dist_train_two_cpu_processes(image_folder, subprocess_env, tmp_path):
     ckpt = torch.load(tmp_path / 'wd' / 'epoch_1.pth', weights_only=True)
     assert ckpt['state_dict']['queue_ptr'].item() == 2 * 4 * 2  # keys of both ranks enqueued
     assert glob.glob(str(tmp_path / 'wd' / '*' / '*.log'))
+
+
+def test_dist_train_detco_two_cpu_processes(image_folder, subprocess_env, tmp_path):
+    root = image_folder(num_images=16, size=(64, 80))
+    env = dict(subprocess_env, PORT='29518')
+    rc, log = run(['bash', DIST_TRAIN, osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'), '2',
+                   '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
+                   f'train_dataloader.dataset.data_root={root}', 'train_cfg.max_epochs=1'],
+                  env, tmp_path)
+    assert rc == 0, log[-3000:]
+    assert 'Epoch(train) [1][2/2]' in log and 'loss_l2g_res5' in log
+    state = torch.load(tmp_path / 'wd' / 'epoch_1.pth', weights_only=True)['state_dict']
+    # 2 iterations x 4 images x 2 processes: both ranks' keys were enqueued.
+    assert state['queue_ptr'].item() == 16
+    assert state['encoder_k.steps'].item() == 2

@@ -1,1 +1,4 @@
 """DetCo algorithms."""
+from .detco import DetCo
+
+__all__ = ['DetCo']

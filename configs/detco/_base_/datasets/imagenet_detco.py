@@ -1,0 +1,53 @@
+# DetCo's four views per image (paper sec. 3.2): two global views with the MoCo v2
+# augmentation at 224 and two jigsaw patch sets (a 255 crop, the same photometric
+# augmentation, a 3x3 grid of 85 px cells, a random 64 px patch in each, shuffled).
+# Any image folder works: override data_root / ann_file / data_prefix of the dataset.
+dataset_type = 'mmcls.ImageNet'
+data_root = 'data/imagenet/'
+
+photometric_augmentation = [
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='RandomGaussianBlur', sigma_min=0.1, sigma_max=2.0, prob=0.5),
+]
+global_view_pipeline = [
+    dict(type='RandomResizedCrop', size=224, scale=(0.2, 1.), backend='pillow'),
+    *photometric_augmentation,
+    dict(type='RandomFlip', prob=0.5),
+]
+local_view_pipeline = [
+    dict(type='RandomResizedCrop', size=255, scale=(0.6, 1.), backend='pillow'),
+    *photometric_augmentation,
+    dict(type='JigsawPatches', grid_size=3, patch_size=64, shuffle=True),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[2, 2],
+        transforms=[global_view_pipeline, local_view_pipeline]),
+    dict(type='PackDetCoInputs', meta_keys=['img_path'])
+]
+
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    drop_last=True,  # the queues need a constant global batch
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='meta/train.txt',
+        data_prefix=dict(img_path='train/'),
+        pipeline=train_pipeline))

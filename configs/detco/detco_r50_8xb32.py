@@ -1,0 +1,15 @@
+# DetCo, ResNet-50, 8 GPUs x 32 images, 200 epochs on ImageNet-1k (the paper's main setting):
+# SGD lr 0.03 momentum 0.9 wd 1e-4, cosine decay; K = 65536, tau = 0.2, m = 0.999.
+#   tools/dist_train.sh configs/detco/detco_r50_8xb32.py 8
+_base_ = [
+    '_base_/models/detco_r50.py',
+    '_base_/datasets/imagenet_detco.py',
+    'mmselfsup::selfsup/_base_/schedules/sgd_coslr-200e_in1k.py',
+    'mmselfsup::selfsup/_base_/default_runtime.py',
+]
+
+# only keeps the latest 3 checkpoints
+default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))
+
+# lr 0.03 is for a total batch of 256; `--auto-scale-lr` style scaling uses this
+auto_scale_lr = dict(base_batch_size=256)
