@@ -9,12 +9,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.dist import get_world_size
-from mmengine.model import ExponentialMovingAverage
 from mmselfsup.models.algorithms.base import BaseModel
 from mmselfsup.registry import MODELS
 from mmselfsup.structures import SelfSupDataSample
 
-from ..utils import batch_shuffle_ddp, batch_unshuffle_gather
+from ..utils import MomentumEncoder, batch_shuffle_ddp, batch_unshuffle_gather
 
 
 def stage_names_of(out_indices: Sequence[int]) -> Tuple[str, ...]:
@@ -76,8 +75,8 @@ class DetCo(BaseModel):
                 f'res2..res5).')
         if queue_len < 1:
             raise ValueError(f'DetCo: model.queue_len must be positive, got {queue_len}')
-        if not 0 <= momentum <= 1:
-            raise ValueError(f'DetCo: model.momentum must be in [0, 1], got {momentum}')
+        if not 0 < momentum < 1:
+            raise ValueError(f'DetCo: model.momentum must be in (0, 1), got {momentum}')
         if data_preprocessor is None:
             data_preprocessor = dict(type='mmselfsup.DetCoDataPreprocessor')
         super().__init__(
@@ -88,9 +87,8 @@ class DetCo(BaseModel):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
 
-        # The key (momentum) encoder: MMEngine's EMA keeps momentum = 1 - m.
-        self.encoder_k = ExponentialMovingAverage(
-            nn.Sequential(self.backbone, self.neck), 1 - momentum)
+        # The key (momentum) encoder: an EMA whose update weight is 1 - m.
+        self.encoder_k = MomentumEncoder(nn.Sequential(self.backbone, self.neck), 1 - momentum)
 
         self.queue_len = queue_len
         self.register_buffer(
@@ -116,9 +114,16 @@ class DetCo(BaseModel):
     def _embed(self, backbone: nn.Module, neck: nn.Module, images: torch.Tensor,
                patches: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """Global embeddings of ``images`` (B, 3, H, W) and local embeddings of ``patches``
-        (B, P, 3, h, w), each a per-stage list of (B, D); patches form one (P*B) batch."""
+        (B, P, 3, h, w), each a per-stage list of (B, D).
+
+        The patches of the whole batch form one (P*B, 3, h, w) batch in channels-last layout:
+        for many small images, NCHW convolutions (oneDNN on CPU) spend more time converting
+        layouts than computing, and the patch pass then costs 1.7x the global pass instead of
+        its 0.73x share of the pixels.
+        """
         global_emb = neck.forward_global(backbone(images))
-        local_emb = neck.forward_local(backbone(patches.flatten(0, 1)))
+        patches = patches.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+        local_emb = neck.forward_local(backbone(patches))
         return global_emb, local_emb
 
     def _check_inputs(self, inputs: List[torch.Tensor]) -> None:

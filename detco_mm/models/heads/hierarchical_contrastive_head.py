@@ -43,16 +43,16 @@ class HierarchicalContrastiveHead(BaseModule):
         \qquad w = (0.1, 0.4, 0.7, 1.0) \text{ for res2..res5}.
 
     ``with_g2l=True`` adds :math:`\mathcal{L}^i_{g2l} = \mathrm{ctr}(g^i_q, l^i_k, L_i)`
-    (not in the paper's figure). One stage is computed by :meth:`stage_losses`.
+    (not in the paper's figure). One stage is computed by :meth:`stage_losses`, one term by
+    :meth:`ctr`.
 
     The returned dict holds every weighted term separately (``loss_g2g_res2``, ...), so
     MMEngine's sum over all ``loss*`` keys is :math:`\mathcal{L}` and its log shows both
     the terms and the total (``loss``).
 
     Logits are computed in fp32 with autocast disabled, whatever the input dtype. Each
-    queue is copied once per call (as MoCo's ``queue.clone().detach()``): the negatives
-    carry no gradient, and the algorithm may enqueue new keys in place right after this
-    call, before the backward pass.
+    queue is read (and copied, see :meth:`negatives`) once per call, for all the queries
+    contrasted with it.
 
     Args:
         temperature (float): The temperature tau. Defaults to 0.2.
@@ -103,22 +103,41 @@ class HierarchicalContrastiveHead(BaseModule):
         """int: Number of stages the head expects in each argument."""
         return len(self.stage_names)
 
-    def ctr(self, q: torch.Tensor, k: torch.Tensor, neg_bank: torch.Tensor) -> torch.Tensor:
+    def ctr(self, q: torch.Tensor, k: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """InfoNCE term ``CE([q.k, q.Q] / tau, 0)``, batch mean, in fp32.
 
         Args:
             q (torch.Tensor): (N, D) L2-normalised queries.
             k (torch.Tensor): (N, D) L2-normalised positive keys.
-            neg_bank (torch.Tensor): (D, K) fp32 negatives without grad.
+            neg (torch.Tensor): (N, K) fp32 negative logits ``q.Q`` (see :meth:`negatives`).
 
         Returns:
             torch.Tensor: The scalar fp32 loss.
         """
         with torch.autocast(device_type=q.device.type, enabled=False):
-            q = q.float()
-            pos = (q * k.float()).sum(dim=1, keepdim=True)  # (N, 1)
-            neg = torch.mm(q, neg_bank)  # (N, K)
+            pos = (q.float() * k.float()).sum(dim=1, keepdim=True)  # (N, 1)
             return self.contrastive(pos, neg)
+
+    @staticmethod
+    def negatives(queue: torch.Tensor, *queries: torch.Tensor) -> List[torch.Tensor]:
+        """Negative logits ``q.Q`` of several queries against one queue, in one product.
+
+        The queue is read once for all queries that are contrasted with it (g2g and l2g share
+        the global queue). It is copied once, in fp32 and without grad (as MoCo's
+        ``queue.clone().detach()``): the algorithm enqueues new keys in place right after
+        this call, before the backward pass that needs the negatives.
+
+        Args:
+            queue (torch.Tensor): (D, K) negatives.
+            *queries (torch.Tensor): (N_j, D) queries.
+
+        Returns:
+            List[torch.Tensor]: (N_j, K) fp32 logits, one per query.
+        """
+        with torch.autocast(device_type=queue.device.type, enabled=False):
+            neg_bank = queue.detach().to(torch.float32, copy=True)
+            logits = torch.mm(torch.cat(queries).float(), neg_bank)
+            return list(logits.split([q.shape[0] for q in queries]))
 
     def stage_losses(self, global_q: torch.Tensor, local_q: torch.Tensor,
                      global_k: torch.Tensor, local_k: torch.Tensor,
@@ -138,15 +157,15 @@ class HierarchicalContrastiveHead(BaseModule):
             Dict[str, torch.Tensor]: Scalar fp32 losses ``g2g``, ``l2l``, ``l2g`` (and
             ``g2l`` when ``with_g2l``).
         """
-        # One fp32 snapshot per queue, shared by the terms that use it.
-        global_neg = global_queue.detach().to(torch.float32, copy=True)
-        local_neg = local_queue.detach().to(torch.float32, copy=True)
+        neg_g2g, neg_l2g = self.negatives(global_queue, global_q, local_q)
+        neg_l2l, *neg_g2l = self.negatives(local_queue, local_q,
+                                           *([global_q] if self.with_g2l else []))
         losses = dict(
-            g2g=self.ctr(global_q, global_k, global_neg),
-            l2l=self.ctr(local_q, local_k, local_neg),
-            l2g=self.ctr(local_q, global_k, global_neg))
+            g2g=self.ctr(global_q, global_k, neg_g2g),
+            l2l=self.ctr(local_q, local_k, neg_l2l),
+            l2g=self.ctr(local_q, global_k, neg_l2g))
         if self.with_g2l:
-            losses['g2l'] = self.ctr(global_q, local_k, local_neg)
+            losses['g2l'] = self.ctr(global_q, local_k, neg_g2l[0])
         return losses
 
     def _check_inputs(self, **inputs: Sequence[torch.Tensor]) -> None:
