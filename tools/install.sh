@@ -63,21 +63,30 @@ find_wheel() {
   return 1
 }
 
-build_mmcv_wheel() {
-  local tmp; tmp="$(mktemp -d)"
-  trap 'rm -rf "$tmp"' RETURN
-  "$VENV/bin/python" -m pip download --disable-pip-version-check --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$tmp" || return 1
+build_mmcv_wheel_in() {  # build_mmcv_wheel_in TMPDIR
+  local tmp="$1"
+  "$VENV/bin/python" -m pip download --disable-pip-version-check --no-deps --no-binary :all: \
+    "mmcv==$MMCV_VERSION" -d "$tmp" || return 1
   tar -xzf "$tmp/mmcv-$MMCV_VERSION.tar.gz" -C "$tmp" || return 1
   local src="$tmp/mmcv-$MMCV_VERSION"
   # torch 2.14's headers need C++20; the sdist hard-codes -std=c++14.
   grep -q "'-std=c++14'" "$src/setup.py" || { echo "setup.py of the sdist has no '-std=c++14' to replace" >&2; return 1; }
   sed -i "s/'-std=c++14'/'-std=c++20'/g" "$src/setup.py"
-  mkdir -p "$WHEEL_CACHE"
-  log "compiling mmcv $MMCV_VERSION ops (about 35-45 minutes on 2 cores; cached in $WHEEL_CACHE)"
+  mkdir -p "$WHEEL_CACHE" || return 1
+  log "compiling mmcv $MMCV_VERSION ops (15-45 minutes on 2 cores; cached in $WHEEL_CACHE)"
   MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$VENV/bin/python" -m pip wheel --no-deps \
     --no-build-isolation -w "$tmp/dist" "$src" || return 1
-  # Move into place in one rename so an interrupted build never leaves a half-written cache entry.
-  cp "$tmp/dist/$MMCV_WHEEL" "$WHEEL_CACHE/.$MMCV_WHEEL.part" && mv "$WHEEL_CACHE/.$MMCV_WHEEL.part" "$WHEEL_CACHE/$MMCV_WHEEL"
+  # Into place with one rename, so an interrupted build never leaves a half-written cache entry.
+  cp "$tmp/dist/$MMCV_WHEEL" "$WHEEL_CACHE/.$MMCV_WHEEL.part" \
+    && mv "$WHEEL_CACHE/.$MMCV_WHEEL.part" "$WHEEL_CACHE/$MMCV_WHEEL"
+}
+
+build_mmcv_wheel() {
+  local tmp rc=0
+  tmp="$(mktemp -d)"
+  build_mmcv_wheel_in "$tmp" || rc=1
+  rm -rf "$tmp"
+  return $rc
 }
 
 if "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('mmcv') != '$MMCV_VERSION')" 2>/dev/null \
