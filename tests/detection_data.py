@@ -1,0 +1,241 @@
+"""Tiny detection datasets in the real on-disk layouts MMDetection reads.
+
+Every image shows a few coloured rectangles and ellipses on a plain background; each shape is an
+object whose box and mask are known exactly (the polygon that was filled). Layouts:
+
+- COCO: ``train2017/``, ``val2017/``, ``annotations/instances_{train,val}2017.json`` (polygons).
+- PASCAL VOC: ``VOC2007/`` and ``VOC2012/`` with ``JPEGImages/``, ``Annotations/*.xml`` and
+  ``ImageSets/Main/{trainval,test}.txt``.
+- Cityscapes: ``leftImg8bit/{train,val}/<city>/*_leftImg8bit.png``,
+  ``gtFine/{train,val}/<city>/*_gtFine_{instanceIds,labelIds}.png``, and the instance json that
+  MMDetection's ``tools/dataset_converters/cityscapes.py`` makes from them (run here).
+"""
+import contextlib
+import importlib.util
+import json
+import os
+import os.path as osp
+import xml.etree.ElementTree as ET
+from typing import Dict, Iterator, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+Shape = Dict[str, object]
+
+
+def draw_objects(rng: np.random.RandomState, size: Tuple[int, int], num: int
+                 ) -> Tuple[np.ndarray, List[Shape]]:
+    """An image (BGR, uint8) with ``num`` filled shapes, and per shape its polygon/box/mask.
+
+    Shape ``i`` lies in the ``i``-th of ``num`` vertical strips, so shapes never overlap and
+    each mask is exactly its filled polygon. Boxes are (x0, y0, x1, y1), x1/y1 exclusive.
+    """
+    h, w = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = rng.randint(0, 80, 3)
+    strip = w // num
+    shapes: List[Shape] = []
+    for i in range(num):
+        bw, bh = int(rng.randint(strip // 2, strip - 2)), int(rng.randint(h // 4, h * 3 // 4))
+        x0 = i * strip + int(rng.randint(0, strip - bw))
+        y0 = int(rng.randint(0, h - bh))
+        if i % 2 == 0:
+            poly = np.array([[x0, y0], [x0 + bw - 1, y0], [x0 + bw - 1, y0 + bh - 1],
+                             [x0, y0 + bh - 1]], np.int32)
+        else:
+            poly = cv2.ellipse2Poly((x0 + bw // 2, y0 + bh // 2), (bw // 2 - 1, bh // 2 - 1),
+                                    0, 0, 360, 10).astype(np.int32)
+        color = tuple(int(c) for c in rng.randint(120, 256, 3))
+        cv2.fillPoly(img, [poly], color)
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(mask, [poly], 1)
+        ys, xs = np.nonzero(mask)
+        bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        shapes.append(dict(polygon=poly, mask=mask, bbox=bbox))
+    return img, shapes
+
+
+def write_coco(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] = (128, 160),
+               classes: Sequence[str] = ('person', 'car', 'dog'), seed: int = 0) -> str:
+    """COCO layout under ``root``; returns ``root`` with a trailing slash (a ``data_root``).
+
+    The json lists all 80 COCO categories (MMDetection's metric maps predicted labels through
+    them); the objects use ``classes``.
+    """
+    from mmdet.datasets import CocoDataset
+    splits = splits or {'train2017': 4, 'val2017': 2}
+    rng = np.random.RandomState(seed)
+    all_classes = CocoDataset.METAINFO['classes']
+    categories = [dict(id=i + 1, name=n, supercategory='thing')
+                  for i, n in enumerate(all_classes)]
+    cat_id = {c['name']: c['id'] for c in categories}
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    ann_id = 1
+    for split, num_images in splits.items():
+        os.makedirs(osp.join(root, split), exist_ok=True)
+        images, annotations = [], []
+        for i in range(num_images):
+            img, shapes = draw_objects(rng, size, num=3)
+            name = f'{i:012d}.jpg'
+            assert cv2.imwrite(osp.join(root, split, name), img)
+            image_id = i + 1
+            images.append(dict(id=image_id, file_name=name, height=size[0], width=size[1]))
+            for shape in shapes:
+                x0, y0, x1, y1 = shape['bbox']
+                annotations.append(dict(
+                    id=ann_id, image_id=image_id,
+                    category_id=cat_id[classes[int(rng.randint(len(classes)))]],
+                    bbox=[x0, y0, x1 - x0, y1 - y0], area=int(shape['mask'].sum()),
+                    segmentation=[shape['polygon'].reshape(-1).astype(float).tolist()],
+                    iscrowd=0))
+                ann_id += 1
+        with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
+            json.dump(dict(images=images, annotations=annotations, categories=categories), f)
+    return osp.join(root, '')
+
+
+def _voc_xml(name: str, size: Tuple[int, int], objects: List[Tuple[str, Tuple]]) -> str:
+    ann = ET.Element('annotation')
+    ET.SubElement(ann, 'filename').text = name
+    s = ET.SubElement(ann, 'size')
+    for tag, value in (('width', size[1]), ('height', size[0]), ('depth', 3)):
+        ET.SubElement(s, tag).text = str(value)
+    for cls, (x0, y0, x1, y1) in objects:
+        obj = ET.SubElement(ann, 'object')
+        ET.SubElement(obj, 'name').text = cls
+        ET.SubElement(obj, 'pose').text = 'Unspecified'
+        ET.SubElement(obj, 'truncated').text = '0'
+        ET.SubElement(obj, 'difficult').text = '0'
+        box = ET.SubElement(obj, 'bndbox')
+        # VOC boxes are 1-based and inclusive
+        for tag, value in (('xmin', x0 + 1), ('ymin', y0 + 1), ('xmax', x1), ('ymax', y1)):
+            ET.SubElement(box, tag).text = str(value)
+    return ET.tostring(ann, encoding='unicode')
+
+
+def write_voc(root: str, splits: Dict[Tuple[str, str], int] = None,
+              size: Tuple[int, int] = (128, 160), classes: Sequence[str] = ('car', 'dog', 'person'),
+              seed: int = 0) -> str:
+    """VOCdevkit layout under ``root`` (``{(year, image set): count}``); returns the data root."""
+    splits = splits or {('VOC2007', 'trainval'): 2, ('VOC2012', 'trainval'): 2,
+                        ('VOC2007', 'test'): 2}
+    rng = np.random.RandomState(seed)
+    for (year, image_set), num_images in splits.items():
+        base = osp.join(root, year)
+        for sub in ('JPEGImages', 'Annotations', osp.join('ImageSets', 'Main')):
+            os.makedirs(osp.join(base, sub), exist_ok=True)
+        ids = []
+        for i in range(num_images):
+            img_id = f'{year[3:]}_{image_set}_{i:06d}'
+            img, shapes = draw_objects(rng, size, num=3)
+            assert cv2.imwrite(osp.join(base, 'JPEGImages', f'{img_id}.jpg'), img)
+            objects = [(classes[int(rng.randint(len(classes)))], s['bbox']) for s in shapes]
+            with open(osp.join(base, 'Annotations', f'{img_id}.xml'), 'w') as f:
+                f.write(_voc_xml(f'{img_id}.jpg', size, objects))
+            ids.append(img_id)
+        with open(osp.join(base, 'ImageSets', 'Main', f'{image_set}.txt'), 'w') as f:
+            f.write('\n'.join(ids) + '\n')
+    return osp.join(root, '')
+
+
+def _mmdet_cityscapes_converter():
+    """MMDetection's packaged ``tools/dataset_converters/cityscapes.py`` as a module."""
+    import mmdet
+    path = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'dataset_converters',
+                    'cityscapes.py')
+    spec = importlib.util.spec_from_file_location('mmdet_cityscapes_converter', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_cityscapes(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] = (128, 256),
+                     classes: Sequence[str] = ('car', 'person', 'bicycle'), seed: int = 0) -> str:
+    """Cityscapes layout under ``root`` plus MMDetection's converted instance json.
+
+    ``gtFine`` holds ``*_instanceIds.png`` (16 bit: label id x 1000 + instance index, ``road``
+    elsewhere) and ``*_labelIds.png``; the json is made by MMDetection's converter from them.
+    """
+    import cityscapesscripts.helpers.labels as cs_labels
+    splits = splits or {'train': 4, 'val': 2}
+    rng = np.random.RandomState(seed)
+    road = cs_labels.name2label['road'].id
+    city = 'tinytown'
+    for split, num_images in splits.items():
+        img_dir = osp.join(root, 'leftImg8bit', split, city)
+        gt_dir = osp.join(root, 'gtFine', split, city)
+        os.makedirs(img_dir, exist_ok=True)
+        os.makedirs(gt_dir, exist_ok=True)
+        for i in range(num_images):
+            stem = f'{city}_000000_{i:06d}'
+            img, shapes = draw_objects(rng, size, num=3)
+            inst = np.full(size, road, np.uint16)
+            label = np.full(size, road, np.uint8)
+            for k, shape in enumerate(shapes):
+                label_id = cs_labels.name2label[classes[int(rng.randint(len(classes)))]].id
+                visible = shape['mask'].astype(bool)
+                inst[visible] = label_id * 1000 + k
+                label[visible] = label_id
+            assert cv2.imwrite(osp.join(img_dir, f'{stem}_leftImg8bit.png'), img)
+            assert cv2.imwrite(osp.join(gt_dir, f'{stem}_gtFine_instanceIds.png'), inst)
+            assert cv2.imwrite(osp.join(gt_dir, f'{stem}_gtFine_labelIds.png'), label)
+    converter = _mmdet_cityscapes_converter()
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    for split in splits:
+        files = converter.collect_files(osp.join(root, 'leftImg8bit', split),
+                                        osp.join(root, 'gtFine', split))
+        infos = [converter.load_img_info(f) for f in files]
+        converter.cvt_annotations(
+            infos, osp.join(root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json'))
+    return osp.join(root, '')
+
+
+def write_detco_checkpoint(path: str, depth: int = 50, seed: int = 0) -> str:
+    """A DetCo MMEngine checkpoint of a freshly built model (no training), for export tests.
+
+    Same keys as a real ``epoch_N.pth`` (``backbone.*``, ``neck.*``, ``encoder_k.*``, queues, ...;
+    ``meta`` epoch 7 / iter 70). The momentum encoder is offset by +1 so that exporting it by
+    mistake shows.
+    """
+    import torch
+
+    from mmengine.registry import DefaultScope
+
+    import detco_mm  # noqa: F401
+    from mmselfsup.registry import MODELS
+    widths = (64, 128, 256, 512) if depth < 50 else (256, 512, 1024, 2048)
+    torch.manual_seed(seed)
+    with DefaultScope.overwrite_default_scope('mmselfsup'):  # a test may have set 'mmdet'
+        model = MODELS.build(dict(
+            type='DetCo', queue_len=32, feat_dim=16,
+            backbone=dict(type='ResNet', depth=depth, out_indices=[1, 2, 3, 4],
+                          norm_cfg=dict(type='BN')),
+            neck=dict(type='DetCoNeck', in_channels=widths, hid_channels=32, out_channels=16),
+            head=dict(type='HierarchicalContrastiveHead', temperature=0.2)))
+    state = model.state_dict()
+    for key, value in state.items():
+        if key.startswith('encoder_k.module.0.') and value.is_floating_point():
+            value.add_(1.0)
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    torch.save(dict(meta=dict(epoch=7, iter=70), state_dict=state, message_hub={},
+                    optimizer={}, param_schedulers=[]), path)
+    return path
+
+
+@contextlib.contextmanager
+def keep_default_scope() -> Iterator[None]:
+    """Forget the registry default scopes created inside (a Runner makes one, e.g. 'mmdet').
+
+    The latest ``DefaultScope`` decides where ``Registry.build`` looks types up, so an 'mmdet'
+    scope left behind by a fine-tuning test would make later tests that build MMSelfSup models
+    by name (``MODELS.build(dict(type='DetCo', ...))``) fail. MMEngine's own
+    ``DefaultScope.overwrite_default_scope`` restores the same way.
+    """
+    from mmengine.registry import DefaultScope
+    before = set(DefaultScope._instance_dict)
+    try:
+        yield
+    finally:
+        for name in [n for n in DefaultScope._instance_dict if n not in before]:
+            DefaultScope._instance_dict.pop(name)
