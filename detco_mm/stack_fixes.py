@@ -30,6 +30,11 @@ change that makes it unnecessary, so that dropping one later touches this file o
      globals and the opt-in ``DETCO_SAFE_GLOBALS`` for files the user trusts.
      ``weights_only=False`` is never used and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` never set.
 
+   - checkpoints given as URLs (``http(s)://``, and ``torchvision://``, ``open-mmlab://``,
+     ``mmcls://``, which resolve to URLs) go through mmengine's ``load_url``, which is
+     ``torch.hub.load_state_dict_from_url`` and defaults to ``weights_only=False`` even on
+     torch 2.14: :func:`safe_load_url` loads the downloaded file with :func:`safe_torch_load`.
+
    Upstream: mmengine has no release that passes ``weights_only``.
 4. :func:`fix_collate_fn_scope` -- configs that inherit an upstream config through
    ``mmselfsup::`` get ``_scope_`` added to every dict with a ``type``, including
@@ -39,10 +44,28 @@ change that makes it unnecessary, so that dropping one later touches this file o
 5. :func:`prepare_distributed` -- MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` and
    its DDP wrapper passes ``device_ids=[LOCAL_RANK]``, both fatal without a GPU. On a machine
    without CUDA we start a ``gloo`` process group ourselves and wrap without ``device_ids``.
+6. :func:`enable_atomic_checkpoints` -- MMEngine writes a checkpoint with
+   ``open(path, 'wb').write(...)`` and ``work_dir/last_checkpoint`` with ``open(path, 'w')``:
+   a process killed (or a disk filling up) during either write leaves a truncated checkpoint
+   under its final name, or an empty ``last_checkpoint``, which ``--resume`` then fails on.
+   We write both to a temporary file in the same directory, ``fsync`` it, and
+   ``os.replace`` it over the final name (atomic on POSIX), so a file with a final name is
+   always complete and ``last_checkpoint`` always names the last complete checkpoint.
+   ``mmengine.runner.runner`` imported ``save_checkpoint`` by name: that binding is the one
+   replaced. A temporary file left by a killed writer is deleted by the next save of the
+   same checkpoint name. Unfixed in mmengine 0.10.7.
+7. :func:`fix_numpy_in1d` -- cityscapesscripts 2.3 (used by MMDetection's ``CityScapesMetric``)
+   calls ``np.in1d``, which numpy 2.4 removed: a Cityscapes fine-tune would die at its first
+   evaluation. ``np.in1d`` is restored as the flattening ``np.isin`` it was defined as.
+   Unfixed in cityscapesscripts 2.3.0.
 """
+import builtins
+import contextlib
 import copy
+import glob
 import importlib
 import os
+import os.path as osp
 import pickle
 from typing import Any, Callable, Iterable, List, Optional
 
@@ -50,9 +73,12 @@ import cv2
 import mmcv
 import mmcv.image
 import mmcv.image.photometric
+import mmengine.hooks.checkpoint_hook
+import mmengine.runner.runner
 import numpy as np
 import torch
 import torch.distributed as torch_dist
+from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import Runner
 from mmengine.runner import checkpoint as mmengine_checkpoint
@@ -161,6 +187,8 @@ def enable_safe_checkpoint_loading() -> None:
         [HistoryBuffer, *_numpy_globals(), (_history_buffer_statistic, 'builtins.getattr')])
     mmengine_checkpoint.CheckpointLoader.register_scheme(
         prefixes='', loader=load_local_checkpoint, force=True)
+    # load_from_http (also behind torchvision://, open-mmlab://, mmcls://) calls this name.
+    mmengine_checkpoint.load_url = safe_load_url
 
 
 def _user_safe_globals() -> List[Any]:
@@ -225,6 +253,28 @@ def load_local_checkpoint(filename: str, map_location: Any = None) -> Any:
     return safe_torch_load(filename, map_location=map_location)
 
 
+def safe_load_url(url: str, model_dir: Optional[str] = None, map_location: Any = None,
+                  progress: bool = True, **kwargs: Any) -> Any:
+    """mmengine's ``load_url`` (download once into torch's hub cache), loading safely.
+
+    Args:
+        url (str): URL of the checkpoint.
+        model_dir (str, optional): Cache directory; torch hub's ``checkpoints/`` by default.
+        map_location: As in :func:`torch.load`.
+        progress (bool): Show a download progress bar.
+
+    Raises:
+        UnsafeCheckpointError: As :func:`safe_torch_load`, naming the downloaded file.
+    """
+    from urllib.parse import urlparse
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(url).path))
+    if not osp.exists(cached):
+        os.makedirs(model_dir, exist_ok=True)
+        torch.hub.download_url_to_file(url, cached, progress=progress)
+    return safe_torch_load(cached, map_location=map_location)
+
+
 # --------------------------------------------------------------------------- 4. collate_fn scope
 _original_build_dataloader = Runner.build_dataloader
 
@@ -265,12 +315,129 @@ def prepare_distributed(cfg: Any) -> None:
     cfg.model_wrapper_cfg = wrapper
 
 
+# --------------------------------------------------------------------------- 6. atomic writes
+_original_save_checkpoint = mmengine_checkpoint.save_checkpoint
+
+
+def _fsync_dir(directory: str) -> None:
+    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _temporary_name(path: str) -> str:
+    """A hidden sibling of ``path`` that no checkpoint glob (``*.pth``) matches."""
+    directory, name = osp.split(osp.abspath(path))
+    return osp.join(directory, f'.{name}.tmp-{os.getpid()}')
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Delete what a writer of ``path`` killed mid-write left (only rank 0 writes a path)."""
+    directory, name = osp.split(osp.abspath(path))
+    for stale in glob.glob(osp.join(glob.escape(directory), f'.{glob.escape(name)}.tmp-*')):
+        with contextlib.suppress(OSError):
+            os.remove(stale)
+
+
+def _commit(tmp: str, path: str) -> None:
+    """fsync ``tmp``, rename it over ``path``, fsync the directory."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(osp.dirname(osp.abspath(path)))
+
+
+def atomic_save_checkpoint(checkpoint: dict, filename: str, file_client_args: Any = None,
+                           backend_args: Optional[dict] = None) -> None:
+    """MMEngine's ``save_checkpoint``; a local file is written whole or not at all.
+
+    Remote backends (``s3://``, ...) and the deprecated ``file_client_args`` keep MMEngine's
+    behaviour.
+    """
+    local = (file_client_args is None and isinstance(filename, str) and '://' not in filename
+             and isinstance(get_file_backend(filename, backend_args=backend_args),
+                            LocalBackend))
+    if not local:
+        _original_save_checkpoint(checkpoint, filename, file_client_args=file_client_args,
+                                  backend_args=backend_args)
+        return
+    tmp = _temporary_name(filename)
+    _remove_stale_temporaries(filename)
+    try:
+        _original_save_checkpoint(checkpoint, tmp, backend_args=backend_args)
+        _commit(tmp, filename)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+class _AtomicTextFile:
+    """A text file opened for writing that replaces its target only when closed cleanly."""
+
+    def __init__(self, path: str, mode: str, **kwargs: Any) -> None:
+        self._path = path
+        self._tmp = _temporary_name(path)
+        self._file = builtins.open(self._tmp, mode, **kwargs)
+
+    def __enter__(self) -> Any:
+        return self._file
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._file.close()
+        if exc_type is None:
+            _commit(self._tmp, self._path)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(self._tmp)
+
+
+def _checkpoint_hook_open(file: Any, mode: str = 'r', *args: Any, **kwargs: Any) -> Any:
+    """``open`` as seen by ``mmengine.hooks.checkpoint_hook``: atomic for ``last_checkpoint``."""
+    if (isinstance(file, str) and osp.basename(file) == 'last_checkpoint' and mode == 'w'
+            and not args):
+        return _AtomicTextFile(file, mode, **kwargs)
+    return builtins.open(file, mode, *args, **kwargs)
+
+
+def enable_atomic_checkpoints() -> None:
+    """Install :func:`atomic_save_checkpoint` and the atomic ``last_checkpoint`` write."""
+    for module in (mmengine_checkpoint, mmengine.runner.runner, mmengine.runner):
+        if getattr(module, 'save_checkpoint', None) is _original_save_checkpoint:
+            module.save_checkpoint = atomic_save_checkpoint
+    # CheckpointHook writes work_dir/last_checkpoint with the builtin open; a module-level
+    # name shadows it for that module only.
+    mmengine.hooks.checkpoint_hook.open = _checkpoint_hook_open
+
+
+# --------------------------------------------------------------------------- 7. np.in1d
+def _in1d(ar1: Any, ar2: Any, assume_unique: bool = False, invert: bool = False, *,
+          kind: Optional[str] = None) -> np.ndarray:
+    """numpy < 2.4's ``np.in1d``: ``np.isin`` of the flattened first argument."""
+    return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert, kind=kind)
+
+
+def fix_numpy_in1d() -> None:
+    """Give numpy >= 2.4 back ``np.in1d`` for cityscapesscripts."""
+    if not hasattr(np, 'in1d'):
+        np.in1d = _in1d
+
+
 def apply_all() -> None:
-    """Apply the import-time fixes (1-4); idempotent."""
+    """Apply the import-time fixes (1-4, 6, 7); idempotent."""
     fix_mmselfsup_registry_locations()
     fix_adjust_hue()
     enable_safe_checkpoint_loading()
     fix_collate_fn_scope()
+    enable_atomic_checkpoints()
+    fix_numpy_in1d()
 
 
 apply_all()

@@ -63,3 +63,14 @@ def subprocess_env() -> dict:
     env['PYTHONPATH'] = REPO_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
     return env
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Undo default scopes a test leaves behind (building an mmdet Runner makes ``mmdet``
+    current, and later tests that build MMSelfSup components by name would look there)."""
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)

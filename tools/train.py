@@ -3,18 +3,25 @@
 Usage::
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|CKPT]] [--amp]
-                                 [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+                                 [--strict-data] [--cfg-options k=v ...]
+                                 [--launcher none|pytorch|slurm|mpi]
 
 Multi-process runs go through ``tools/dist_train.sh`` (torchrun) or ``tools/slurm_train.sh``.
+Config mistakes (data paths, queue length vs. global batch, unknown keys) stop the run with a
+message naming the key before anything is trained (:mod:`detco_mm.engine.config_check`).
 """
 import argparse
 import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+from torch.distributed.elastic.multiprocessing.errors import record
 
 import detco_mm  # noqa: F401  (applies the stack fixes and registers DetCo)
+from detco_mm.engine.config_check import (ConfigError, check_train_config,
+                                          explain_config_errors, launcher_world_size)
 from detco_mm.stack_fixes import prepare_distributed
 
 
@@ -33,6 +40,11 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         help='mixed precision training (CUDA only)')
+    parser.add_argument(
+        '--strict-data',
+        action='store_true',
+        help='stop at the first image file that cannot be loaded instead of skipping it '
+        '(sets strict=True on the RobustLoadImageFromFile steps of the training pipeline)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -57,6 +69,25 @@ def default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
+def set_strict_data(cfg: Config) -> None:
+    """``strict=True`` on every ``RobustLoadImageFromFile`` of the training dataset(s)."""
+    found = 0
+    stack = [cfg.train_dataloader.dataset]
+    while stack:
+        dataset = stack.pop()
+        for transform in dataset.get('pipeline') or []:
+            if str(transform.get('type', '')).endswith('RobustLoadImageFromFile'):
+                transform['strict'] = True
+                found += 1
+        stack += [d for d in [dataset.get('dataset')] + list(dataset.get('datasets') or [])
+                  if isinstance(d, dict)]
+    if not found:
+        raise SystemExit('train.py: --strict-data needs RobustLoadImageFromFile as the loading '
+                         'step of train_dataloader.dataset.pipeline (see '
+                         'configs/detco/_base_/datasets/imagenet_detco.py)')
+
+
+@record  # under torchrun, a failing rank's error is shown in the launcher's summary
 def main() -> None:
     args = parse_args()
     if not osp.isfile(args.config):
@@ -84,6 +115,9 @@ def main() -> None:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
+    if args.strict_data:
+        set_strict_data(cfg)
+
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -91,8 +125,20 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    prepare_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    if 'runner_type' in cfg:
+        # configs/finetune: DetCoFinetuneRunner applies the command-line settings to every
+        # field built from them and checks checkpoint and data paths itself.
+        prepare_distributed(cfg)
+        runner = RUNNERS.build(cfg)
+    else:
+        try:
+            check_train_config(cfg, world_size=launcher_world_size(args.launcher))
+            prepare_distributed(cfg)
+            with explain_config_errors(cfg):
+                runner = Runner.from_cfg(cfg)
+                runner.train_loop  # noqa: B018  (builds the data loader: mistakes surface now)
+        except ConfigError as e:
+            raise SystemExit(f'train.py: config error: {e}') from None
     runner.train()
 
 

@@ -12,8 +12,12 @@ _base_ = [
 # ResNet-50's 25M, and on CPU the fused step is ~5x faster than the default one.
 optim_wrapper = dict(optimizer=dict(fused=True))
 
-# only keeps the latest 3 checkpoints
-default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))
+# Stop at the first NaN/inf loss term before it is checkpointed; carry the main process's
+# random state through checkpoints, so that --resume continues exactly (detco_mm/engine/hooks).
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]
+
+# a checkpoint every epoch (an ImageNet epoch is ~5000 iterations), the latest 3 kept
+default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3))
 
 # lr 0.03 is for a total batch of 256; `--auto-scale-lr` style scaling uses this
 auto_scale_lr = dict(base_batch_size=256)

@@ -1,2 +1,3 @@
-"""Data side of DetCo: the jigsaw transform and the packing of views (paper section 3.2)."""
-from . import transforms  # noqa: F401
+"""Data side of DetCo: the jigsaw transform and the packing of views (paper section 3.2), robust
+loading and per-sample augmentation seeding (reproducible resume)."""
+from . import sample_seeding, transforms  # noqa: F401

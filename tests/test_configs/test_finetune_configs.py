@@ -348,10 +348,6 @@ def test_syncbn_config_runs_in_a_single_process(detco_r50, datasets, tmp_path, o
     assert runner.iter == 2
 
 
-def _in1d(ar1, ar2, assume_unique=False, invert=False):
-    return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert)
-
-
 @pytest.mark.parametrize('name,data,metrics', [
     ('mask_rcnn_detco.py', 'coco', ['coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_75',
                                     'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_75']),
@@ -363,10 +359,7 @@ def _in1d(ar1, ar2, assume_unique=False, invert=False):
                                                      'cityscapes/mAP', 'cityscapes/AP@50']),
 ])
 def test_fine_tune_from_the_exported_backbone(name, data, metrics, detco_r50, datasets,
-                                              tmp_path, one_thread, monkeypatch):
-    if data == 'cityscapes' and not hasattr(np, 'in1d'):
-        # see test_cityscapes_evaluation_runs_on_this_numpy
-        monkeypatch.setattr(np, 'in1d', _in1d, raising=False)
+                                              tmp_path, one_thread):
     cfg = load(name)
     cfg.merge_from_dict({'pretrained': detco_r50['exported'], 'data_root': datasets[data]})
     cpu_overrides(cfg, tmp_path)
@@ -398,10 +391,8 @@ def test_fine_tune_from_the_exported_backbone(name, data, metrics, detco_r50, da
 
 
 def test_cityscapes_evaluation_runs_on_this_numpy():
-    """cityscapesscripts 2.x (CityScapesMetric) calls np.in1d, which numpy 2.4 removed."""
-    if not hasattr(np, 'in1d'):
-        pytest.xfail(f'numpy {np.__version__} has no in1d: CityScapesMetric fails in '
-                     f'cityscapesscripts assignGt2Preds until the stack provides it')
+    """cityscapesscripts 2.x (CityScapesMetric) calls np.in1d, which numpy 2.4 removed;
+    detco_mm.stack_fixes restores it."""
     from cityscapesscripts.evaluation import evalInstanceLevelSemanticLabeling as cs_eval
     gt = np.array([[0, 1], [2, 3]])
     assert cs_eval.np.in1d(gt, [1, 3]).reshape(gt.shape).tolist() == [[False, True],
@@ -458,13 +449,8 @@ def test_mim_train_mmdet(detco_r50, datasets, subprocess_env, tmp_path):
 
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
-with open(TRAIN) as f:
-    TRAIN_HONOURS_RUNNER_TYPE = 'runner_type' in f.read()
 
 
-@pytest.mark.xfail(not TRAIN_HONOURS_RUNNER_TYPE, strict=True,
-                   reason='tools/train.py builds Runner.from_cfg and ignores the configs\' '
-                   'runner_type (MMDetection\'s and MMSelfSup\'s train.py honour it)')
 def test_tools_train_reports_missing_inputs(subprocess_env, tmp_path):
     result = subprocess.run(
         [sys.executable, TRAIN, 'configs/finetune/retinanet_detco.py', '--work-dir',

@@ -1,0 +1,218 @@
+"""Clear errors for config mistakes, before any training starts.
+
+MMEngine reports most config mistakes late or deep: a queue length that does not divide the
+global batch fails at the first (or, with ``drop_last=False``, the last) iteration of an epoch,
+a wrong data root as a ``FileNotFoundError`` from inside the dataset, a misspelt key as
+``TypeError: DetCo.__init__() got an unexpected keyword argument 'queue_lenght'`` from the
+registry. ``tools/train.py`` calls
+
+- :func:`check_train_config` on the merged config (data paths, queue vs. global batch), and
+- :func:`explain_config_errors` around building the runner, the model and the data loader,
+  which turns an unknown keyword into a message naming the config key and the closest valid
+  one.
+
+Every message names the config key and the fix; :class:`ConfigError` is a ``ValueError``.
+(Loss weights vs. backbone stages are checked by ``DetCo.__init__`` itself, when the model is
+built, also before training.)
+"""
+import contextlib
+import difflib
+import inspect
+import os
+import os.path as osp
+import re
+from typing import Any, Iterator, List, Optional, Set, Tuple
+
+from mmengine.registry import DefaultScope
+from mmselfsup.registry import MODELS
+
+
+class ConfigError(ValueError):
+    """A config mistake found before training; the message names the key and the fix."""
+
+
+def launcher_world_size(launcher: str) -> int:
+    """The number of processes a launcher starts, from its environment (1 without one)."""
+    env = {'pytorch': 'WORLD_SIZE', 'slurm': 'SLURM_NTASKS', 'mpi': 'OMPI_COMM_WORLD_SIZE'}
+    return int(os.environ.get(env.get(launcher, ''), 1) or 1)
+
+
+def _datasets(cfg: Any, key: str) -> Iterator[Tuple[str, Any]]:
+    """``(key path, dataset cfg)`` of a dataset config and the datasets it wraps."""
+    if not isinstance(cfg, dict):
+        return
+    yield key, cfg
+    if isinstance(cfg.get('dataset'), dict):
+        yield from _datasets(cfg['dataset'], f'{key}.dataset')
+    for i, inner in enumerate(cfg.get('datasets') or []):
+        yield from _datasets(inner, f'{key}.datasets.{i}')
+
+
+def _is_remote(path: str) -> bool:
+    return '://' in path
+
+
+def check_data_paths(cfg: Any) -> None:
+    """The training data root, annotation file and image folder exist (local paths only).
+
+    Raises:
+        ConfigError: naming the key (e.g. ``train_dataloader.dataset.data_root``) and the path.
+    """
+    loader = cfg.get('train_dataloader') or {}
+    for key, dataset in _datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+        root = dataset.get('data_root') or ''
+        if not isinstance(root, str) or _is_remote(root):
+            continue
+        fix = (f'set it with --cfg-options {key}.data_root=/path/to/your/images (see README '
+               f'"Pre-training")')
+        if root and not osp.isdir(root):
+            raise ConfigError(
+                f'{key}.data_root={root!r} does not exist (resolved: {osp.abspath(root)}); '
+                f'{fix}.')
+        ann_file = dataset.get('ann_file') or ''
+        if isinstance(ann_file, str) and ann_file and not _is_remote(ann_file):
+            path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
+            if not osp.isfile(path):
+                raise ConfigError(
+                    f'{key}.ann_file={ann_file!r} not found: {osp.abspath(path)} does not exist '
+                    f'({key}.data_root={root!r}). Point {key}.data_root at the dataset, or set '
+                    f'{key}.ann_file to its list of images (one "relative/path label" line per '
+                    f"image), or to '' to use every image under the image folder.")
+        prefix = dataset.get('data_prefix') or {}
+        prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
+        if isinstance(prefix, str) and prefix and not _is_remote(prefix):
+            path = prefix if osp.isabs(prefix) else osp.join(root, prefix)
+            if not osp.isdir(path):
+                raise ConfigError(
+                    f'{key}.data_prefix.img_path={prefix!r}: image folder {osp.abspath(path)} '
+                    f'does not exist ({key}.data_root={root!r}); {fix}, or set '
+                    f'{key}.data_prefix.img_path.')
+
+
+def check_queue_and_batch(cfg: Any, world_size: int) -> None:
+    """``model.queue_len`` is a multiple of the global batch, and ``drop_last`` is set.
+
+    The queues of MoCo-style models take the keys of the whole global batch each step, so
+    the global batch must divide the queue length and be constant.
+
+    Raises:
+        ConfigError: naming ``model.queue_len`` / ``train_dataloader.*`` and the fix.
+    """
+    model, loader = cfg.get('model') or {}, cfg.get('train_dataloader') or {}
+    queue_len, batch = model.get('queue_len'), loader.get('batch_size')
+    if not isinstance(queue_len, int) or not isinstance(batch, int):
+        return
+    global_batch = batch * world_size
+    if queue_len % global_batch:
+        lower = queue_len - queue_len % global_batch
+        raise ConfigError(
+            f'model.queue_len={queue_len} is not divisible by the global batch {global_batch} '
+            f'(train_dataloader.batch_size={batch} x {world_size} processes): the queues take '
+            f'the keys of the whole global batch at each step. Set model.queue_len to a '
+            f'multiple of {global_batch} (e.g. {lower or global_batch} or '
+            f'{lower + global_batch}), or change train_dataloader.batch_size.')
+    if loader.get('drop_last') is not True:
+        raise ConfigError(
+            'train_dataloader.drop_last must be True for a model with queues (model.queue_len='
+            f'{queue_len}): a smaller last batch would break the queue update at the end of '
+            'the first epoch. Set train_dataloader.drop_last=True.')
+
+
+def check_train_config(cfg: Any, world_size: int = 1) -> None:
+    """All pre-flight checks of a training config; see the module docstring.
+
+    Args:
+        cfg (mmengine.Config): The merged config.
+        world_size (int): Number of training processes. Defaults to 1.
+
+    Raises:
+        ConfigError: For the first mistake found.
+    """
+    check_queue_and_batch(cfg, world_size)
+    check_data_paths(cfg)
+
+
+# ----------------------------------------------------------------------------- unknown keys
+_UNEXPECTED = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def accepted_arguments(cls: type) -> Optional[Set[str]]:
+    """Keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up the MRO.
+
+    Returns None when the chain ends in an open ``**kwargs``.
+    """
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None or klass is object:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return names - {'self'}
+    return None
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, type):
+        return value.__name__
+    return str(value).rsplit('.', 1)[-1]
+
+
+def _find_key(cfg: Any, class_name: str, key: str, path: str = '') -> List[Tuple[str, Any]]:
+    """``(key path, owning dict)`` of every dict of type ``class_name`` that holds ``key``."""
+    found = []
+    if isinstance(cfg, dict):
+        if key in cfg and _type_name(cfg.get('type', '')) == class_name:
+            found.append((f'{path}.{key}' if path else key, cfg))
+        for k, v in cfg.items():
+            found += _find_key(v, class_name, key, f'{path}.{k}' if path else str(k))
+    elif isinstance(cfg, (list, tuple)):
+        for i, v in enumerate(cfg):
+            found += _find_key(v, class_name, key, f'{path}.{i}')
+    return found
+
+
+def _resolve_class(type_value: Any) -> Optional[type]:
+    if isinstance(type_value, type):
+        return type_value
+    with DefaultScope.overwrite_default_scope('mmselfsup'), contextlib.suppress(Exception):
+        from mmengine.registry import DATASETS, LOOPS
+        for registry in (MODELS, DATASETS, LOOPS):
+            cls = registry.get(type_value)
+            if cls is not None:
+                return cls
+    return None
+
+
+def explain_unknown_key(cfg: Any, error: TypeError) -> Optional[str]:
+    """A message naming the config key behind an "unexpected keyword argument" error."""
+    match = _UNEXPECTED.search(str(error))
+    if not match:
+        return None
+    class_name, key = match.groups()
+    found = _find_key(cfg._cfg_dict.to_dict() if hasattr(cfg, '_cfg_dict') else cfg,
+                      class_name, key)
+    if not found:
+        return None
+    path, owner = found[0]
+    cls = _resolve_class(owner.get('type'))
+    valid = sorted(accepted_arguments(cls) or ()) if cls is not None else []
+    close = difflib.get_close_matches(key, valid, n=1)
+    parent = path.rsplit('.', 1)[0] if '.' in path else ''
+    hint = (f'did you mean {parent + "." if parent else ""}{close[0]}? ' if close else '')
+    listing = f'Valid keys of {class_name}: {", ".join(valid)}.' if valid else ''
+    return (f'config key {path} is not an argument of {class_name}: {hint}Fix or remove it '
+            f'(in the config or --cfg-options). {listing}').strip()
+
+
+@contextlib.contextmanager
+def explain_config_errors(cfg: Any) -> Iterator[None]:
+    """Turn "unexpected keyword argument" errors of building from ``cfg`` into ConfigError."""
+    try:
+        yield
+    except TypeError as e:
+        message = explain_unknown_key(cfg, e)
+        if message is None:
+            raise
+        raise ConfigError(message) from e

@@ -1,0 +1,215 @@
+"""Training runs that are interrupted, diverge, are misconfigured or lose a rank (issue 8).
+
+Each test runs tools/train.py (or tools/dist_train.sh) in subprocesses on the tiny DetCo
+config, with the robust loading / per-sample seeding pipeline of the shipped configs and, where
+needed, a test-only hook from tests/data/detco_test_hooks.py that breaks the run on purpose.
+"""
+import importlib.util
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
+from conftest import REPO_ROOT, TEST_CONFIGS
+
+TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')
+DIST_TRAIN = osp.join(REPO_ROOT, 'tools', 'dist_train.sh')
+TINY = osp.join(TEST_CONFIGS, 'detco_r18_tiny.py')
+TEST_HOOKS_DIR = osp.join(REPO_ROOT, 'tests', 'data')
+LOADING = ('LoadImageFromFile', 'RobustLoadImageFromFile', 'SeedAugmentation')
+
+
+def write_config(tmp_path, name: str, extra_hooks=(), **loader) -> str:
+    """The tiny DetCo config with the shipped data safeguards, flattened into one file.
+
+    The tiny config lists its own pipeline (with a plain LoadImageFromFile); here its loading
+    step becomes the shipped SeedAugmentation + RobustLoadImageFromFile pair.
+    """
+    cfg = Config.fromfile(TINY)
+    views = [t for t in cfg.train_dataloader.dataset.pipeline if t.type not in LOADING]
+    cfg.train_dataloader.dataset.pipeline = [
+        dict(type='SeedAugmentation'), dict(type='RobustLoadImageFromFile')] + views
+    assert cfg.train_dataloader.sampler.type == 'ResumableSampler'
+    cfg.train_dataloader.update(loader)
+    assert {'NonFiniteLossHook', 'RandomStateHook'} <= {h.type for h in cfg.custom_hooks}
+    cfg.custom_hooks = list(cfg.custom_hooks) + list(extra_hooks)
+    cfg.custom_imports = dict(imports=['detco_mm', 'detco_test_hooks'],
+                              allow_failed_imports=False)
+    path = str(tmp_path / f'{name}.py')
+    cfg.dump(path)
+    return path
+
+
+@pytest.fixture
+def env(subprocess_env):
+    return dict(subprocess_env,
+                PYTHONPATH=TEST_HOOKS_DIR + os.pathsep + subprocess_env['PYTHONPATH'])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, env, cwd, timeout=300):
+    result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True,
+                            timeout=timeout)
+    return result.returncode, result.stdout + result.stderr
+
+
+def train(config, work_dir, root, env, cwd, *args, timeout=300):
+    return run([sys.executable, TRAIN, config, '--work-dir', str(work_dir), *args,
+                '--cfg-options', f'train_dataloader.dataset.data_root={root}'], env, cwd,
+               timeout=timeout)
+
+
+def load(path):
+    return torch.load(path, weights_only=True, map_location='cpu')
+
+
+def assert_same_training_state(a, b):
+    assert a['meta']['epoch'] == b['meta']['epoch'] and a['meta']['iter'] == b['meta']['iter']
+    assert a['state_dict'].keys() == b['state_dict'].keys()
+    for key, value in a['state_dict'].items():
+        torch.testing.assert_close(b['state_dict'][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    for name in ('global_queue', 'local_queue', 'queue_ptr', 'encoder_k.steps'):
+        assert name in a['state_dict']
+    torch.testing.assert_close(b['optimizer'], a['optimizer'], rtol=1e-5, atol=1e-6)
+    assert b['param_schedulers'] == a['param_schedulers']
+
+
+def test_sigkill_mid_epoch_then_resume_auto_equals_straight_run(image_folder, env, tmp_path):
+    """2 epochs straight == 1 epoch, SIGKILL in the middle of epoch 2, ``--resume`` (auto).
+
+    One persistent DataLoader worker: its random state cannot be checkpointed, so the views
+    of epoch 2 match only because every sample is seeded from (seed, epoch, index).
+    """
+    root = image_folder(num_images=8, size=(48, 64))
+    loader = dict(num_workers=1, persistent_workers=True)
+    straight = write_config(tmp_path, 'straight', **loader)
+    killed = write_config(tmp_path, 'killed', [dict(type='KillAtIterHook', iter=3)], **loader)
+
+    rc, log = train(straight, tmp_path / 'a', root, env, tmp_path)
+    assert rc == 0, log[-3000:]
+
+    rc, log = train(killed, tmp_path / 'b', root, env, tmp_path)
+    assert rc == -9, log[-3000:]  # SIGKILL in iteration 4 = the 2nd of epoch 2 (of 2 x 2)
+    assert 'Epoch(train) [2][1/2]' in log and not (tmp_path / 'b' / 'epoch_2.pth').exists()
+    assert (tmp_path / 'b' / 'last_checkpoint').read_text().endswith('epoch_1.pth')
+
+    rc, log = train(straight, tmp_path / 'b', root, env, tmp_path, '--resume')
+    assert rc == 0, log[-3000:]
+    assert 'resumed epoch: 1, iter: 2' in log and 'Epoch(train) [2][2/2]' in log
+    assert_same_training_state(load(tmp_path / 'a' / 'epoch_2.pth'),
+                               load(tmp_path / 'b' / 'epoch_2.pth'))
+
+
+def test_non_finite_loss_stops_the_run_and_keeps_last_checkpoint(image_folder, env, tmp_path):
+    root = image_folder(num_images=8, size=(48, 64))
+    config = write_config(tmp_path, 'nan', [dict(type='PoisonQueueHook', iter=3, stage=2)])
+    rc, log = train(config, tmp_path / 'wd', root, env, tmp_path)
+    assert rc != 0
+    assert 'NonFiniteLossError: non-finite loss at iteration 4 (epoch 2): loss_l2l_res4 went' \
+        in log, log[-3000:]
+    good = tmp_path / 'wd' / 'epoch_1.pth'
+    assert f'the last good checkpoint is {good}' in log
+    assert not (tmp_path / 'wd' / 'epoch_2.pth').exists()
+    assert (tmp_path / 'wd' / 'last_checkpoint').read_text() == str(good)
+    state = load(good)['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def train_main(argv, monkeypatch):
+    """Run tools/train.py's main() in this process (config errors end it before training)."""
+    spec = importlib.util.spec_from_file_location('detco_train_tool', TRAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', [TRAIN, *argv])
+    module.main()
+
+
+@pytest.mark.parametrize('option,expected', [
+    ('model.queue_lenght=64',
+     'config key model.queue_lenght is not an argument of DetCo: did you mean model.queue_len?'),
+    ('model.backbone.dept=18',
+     'config key model.backbone.dept is not an argument of ResNet: did you mean '
+     'model.backbone.depth?'),
+    ('train_dataloader.dataset.data_root={missing}',
+     "train_dataloader.dataset.data_root='{missing}' does not exist"),
+    ('train_dataloader.dataset.ann_file=meta/val.txt',
+     "train_dataloader.dataset.ann_file='meta/val.txt' not found"),
+    ('model.queue_len=62',
+     'model.queue_len=62 is not divisible by the global batch 4 '
+     '(train_dataloader.batch_size=4 x 1 processes)'),
+    ('model.head.loss_weights=[1.0,1.0]',
+     'DetCo: model.head.loss_weights has 2 entries (1.0, 1.0) but model.backbone.out_indices '
+     'selects 4 stages'),
+])
+def test_config_mistakes_stop_before_training(image_folder, tmp_path, monkeypatch, option,
+                                              expected):
+    root = image_folder(num_images=8, size=(48, 64))
+    missing = str(tmp_path / 'no_such_dir')
+    with pytest.raises((SystemExit, ValueError)) as error:
+        train_main([TINY, '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
+                    f'train_dataloader.dataset.data_root={root}',
+                    option.format(missing=missing)], monkeypatch)
+    assert expected.format(missing=missing) in str(error.value)
+    assert not list((tmp_path / 'wd').glob('**/*.pth'))
+
+
+def test_strict_data_switch_sets_every_loader(monkeypatch):
+    spec = importlib.util.spec_from_file_location('detco_train_tool', TRAIN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r50_8xb32.py'))
+    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[
+        cfg.train_dataloader.dataset, dict(cfg.train_dataloader.dataset)])
+    module.set_strict_data(cfg)
+    for dataset in cfg.train_dataloader.dataset.datasets:
+        assert dataset.pipeline[1] == dict(type='RobustLoadImageFromFile', strict=True)
+    plain = Config(dict(train_dataloader=dict(dataset=dict(
+        pipeline=[dict(type='LoadImageFromFile')]))))
+    with pytest.raises(SystemExit, match='--strict-data needs RobustLoadImageFromFile'):
+        module.set_strict_data(plain)
+
+
+def test_queue_check_counts_every_process(image_folder, tmp_path, monkeypatch):
+    """Under torchrun the global batch is batch x WORLD_SIZE: 4 x 2 does not divide 68."""
+    root = image_folder(num_images=8, size=(48, 64))
+    monkeypatch.setenv('WORLD_SIZE', '2')
+    with pytest.raises(SystemExit) as error:  # before any process group is started
+        train_main([TINY, '--launcher', 'pytorch', '--work-dir', str(tmp_path / 'wd'),
+                    '--cfg-options', f'train_dataloader.dataset.data_root={root}',
+                    'model.queue_len=68'], monkeypatch)
+    assert 'model.queue_len=68 is not divisible by the global batch 8 (train_dataloader.' \
+        'batch_size=4 x 2 processes)' in str(error.value)
+    assert 'e.g. 64 or 72' in str(error.value)
+
+
+@pytest.mark.parametrize('kill', [False, True], ids=['raises', 'sigkill'])
+def test_dist_train_stops_when_one_rank_dies(image_folder, env, tmp_path, kill):
+    root = image_folder(num_images=16, size=(48, 64))
+    config = write_config(tmp_path, 'dist', [dict(type='FailOnRankHook', rank=1, iter=1,
+                                                  kill=kill)])
+    start = time.monotonic()
+    rc, log = run(['bash', DIST_TRAIN, config, '2', '--work-dir', str(tmp_path / 'wd'),
+                   '--cfg-options', f'train_dataloader.dataset.data_root={root}'],
+                  dict(env, PORT=str(free_port())), tmp_path, timeout=240)
+    elapsed = time.monotonic() - start
+    assert rc != 0 and elapsed < 120, (rc, elapsed, log[-3000:])
+    assert 'Epoch(train) [1][1/2]' in log  # both ranks trained one iteration together
+    # torchrun's summary names the failed rank and, through train.py's @record, its error.
+    summary = log[log.index('Root Cause (first observed failure)'):]
+    assert 'rank      : 1 (local_rank: 1)' in summary, log[-3000:]
+    if kill:
+        assert 'Signal 9 (SIGKILL) received by PID' in summary
+    else:
+        assert 'RuntimeError: rank 1 fails on purpose at iteration 2' in summary
