@@ -59,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--batch', type=int, default=8, help='images per step')
     parser.add_argument('--queue-len', type=int, default=65536)
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per model')
-    parser.add_argument('--steps', type=int, default=5, help='timed steps per model')
+    parser.add_argument('--steps', type=int, default=8, help='timed steps per model')
     parser.add_argument('--amp', choices=['none', 'bf16', 'fp16'], default='none',
                         help='mixed precision (CUDA only)')
     parser.add_argument('--channels-last', action='store_true')
