@@ -212,3 +212,22 @@ def test_safe_loading_is_not_disabled_globally():
     allowed = torch.serialization.get_safe_globals()
     assert getattr not in allowed and (getattr, 'builtins.getattr') not in allowed
     assert (stack_fixes._history_buffer_statistic, 'builtins.getattr') in allowed
+
+
+# ----------------------------------------------------------------------------- fused SGD + fp16
+@pytest.mark.parametrize('dtype,unfused', [(None, True), (torch.float16, True),
+                                           (torch.bfloat16, False)])
+def test_fp16_amp_runs_sgd_unfused(dtype, unfused):
+    params = [torch.nn.Parameter(torch.randn(4))]
+    optimizer = torch.optim.SGD(params, lr=0.1, momentum=0.9, fused=True)
+    assert stack_fixes.unfuse_for_fp16_amp(optimizer, dtype) is unfused
+    assert optimizer.param_groups[0]['fused'] is not unfused
+    assert getattr(optimizer, '_step_supports_amp_scaling', False) is not unfused
+    params[0].grad = torch.ones(4)
+    optimizer.step()  # still a working optimizer either way
+    assert not stack_fixes.unfuse_for_fp16_amp(optimizer, dtype)  # nothing left to change
+
+
+def test_amp_optim_wrapper_carries_the_fix():
+    from mmengine.optim import AmpOptimWrapper
+    assert getattr(AmpOptimWrapper.__init__, '_detco_fixed', False)

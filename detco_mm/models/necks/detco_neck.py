@@ -124,6 +124,24 @@ class DetCoNeck(BaseModule):
         """(N, C, H, W) -> (N, C) global average pool."""
         return torch.flatten(self.avgpool(x), 1)
 
+    @staticmethod
+    def _embed(mlp: nn.Module, pooled: torch.Tensor) -> torch.Tensor:
+        """``normalize(mlp(pooled))`` in fp32, also under autocast.
+
+        In fp16 the local MLP's sums over 9 x C inputs and the squared norm can overflow
+        (seen as NaN in every loss term a few iterations into an fp16 AMP run); the MLPs are a
+        small part of the step, so they run in fp32 while the backbone keeps AMP.
+
+        Args:
+            mlp (nn.Module): A global or local head.
+            pooled (torch.Tensor): (B, C_in) pooled features.
+
+        Returns:
+            torch.Tensor: (B, out_channels) fp32 L2-normalised embeddings.
+        """
+        with torch.autocast(device_type=pooled.device.type, enabled=False):
+            return F.normalize(mlp(pooled.float()), dim=1)
+
     def forward_global(self, feats: Sequence[torch.Tensor]) -> List[torch.Tensor]:
         """Global embeddings of whole views, one per stage.
 
@@ -135,10 +153,7 @@ class DetCoNeck(BaseModule):
             List[torch.Tensor]: One L2-normalised (B, out_channels) embedding per stage.
         """
         self._check_feats(feats, 'forward_global')
-        return [
-            F.normalize(mlp(self._pool(x)), dim=1)
-            for mlp, x in zip(self.global_mlps, feats)
-        ]
+        return [self._embed(mlp, self._pool(x)) for mlp, x in zip(self.global_mlps, feats)]
 
     def forward_local(self, feats: Sequence[torch.Tensor]) -> List[torch.Tensor]:
         """Local embeddings of jigsaw patch sets, one per stage.
@@ -164,8 +179,7 @@ class DetCoNeck(BaseModule):
         outs = []
         for mlp, x in zip(self.local_mlps, feats):
             # (P * B, C) -> (B, P * C): row b holds patches 0..P-1 of image b, concatenated.
-            pooled = self._pool(x).reshape(batch, -1)
-            outs.append(F.normalize(mlp(pooled), dim=1))
+            outs.append(self._embed(mlp, self._pool(x).reshape(batch, -1)))
         return outs
 
     def forward(

@@ -199,3 +199,15 @@ def test_on_real_resnet18_features():
     for e in g + l:
         assert e.shape == (2, 16)
         torch.testing.assert_close(e.norm(dim=1), torch.ones(2))
+
+
+def test_embeddings_are_fp32_under_autocast():
+    """fp16/bf16 sums over 9 x C inputs overflow; the heads run in fp32 whatever the AMP."""
+    neck = MODELS.build(dict(type='DetCoNeck', in_channels=(8, 16), out_channels=4))
+    feats = [torch.randn(2, 8, 4, 4).bfloat16(), torch.randn(2, 16, 2, 2).bfloat16()]
+    patches = [torch.randn(18, 8, 2, 2).bfloat16(), torch.randn(18, 16, 1, 1).bfloat16()]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        global_emb, local_emb = neck(feats, patches)
+    for emb in global_emb + local_emb:
+        assert emb.dtype == torch.float32
+        torch.testing.assert_close(emb.norm(dim=1), torch.ones(2))
