@@ -1,7 +1,8 @@
 """Tiny detection datasets in the real on-disk layouts MMDetection reads.
 
 Every image shows a few coloured rectangles and ellipses on a plain background; each shape is an
-object whose box and mask are known exactly (the polygon that was filled). Layouts:
+object whose box and mask are known exactly (the polygon that was filled; drawn by
+:func:`detco_mm.demo.scenes.draw_objects`, which ``make demo``'s data uses too). Layouts:
 
 - COCO: ``train2017/``, ``val2017/``, ``annotations/instances_{train,val}2017.json`` (polygons).
 - PASCAL VOC: ``VOC2007/`` and ``VOC2012/`` with ``JPEGImages/``, ``Annotations/*.xml`` and
@@ -21,39 +22,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-Shape = Dict[str, object]
-
-
-def draw_objects(rng: np.random.RandomState, size: Tuple[int, int], num: int
-                 ) -> Tuple[np.ndarray, List[Shape]]:
-    """An image (BGR, uint8) with ``num`` filled shapes, and per shape its polygon/box/mask.
-
-    Shape ``i`` lies in the ``i``-th of ``num`` vertical strips, so shapes never overlap and
-    each mask is exactly its filled polygon. Boxes are (x0, y0, x1, y1), x1/y1 exclusive.
-    """
-    h, w = size
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = rng.randint(0, 80, 3)
-    strip = w // num
-    shapes: List[Shape] = []
-    for i in range(num):
-        bw, bh = int(rng.randint(strip // 2, strip - 2)), int(rng.randint(h // 4, h * 3 // 4))
-        x0 = i * strip + int(rng.randint(0, strip - bw))
-        y0 = int(rng.randint(0, h - bh))
-        if i % 2 == 0:
-            poly = np.array([[x0, y0], [x0 + bw - 1, y0], [x0 + bw - 1, y0 + bh - 1],
-                             [x0, y0 + bh - 1]], np.int32)
-        else:
-            poly = cv2.ellipse2Poly((x0 + bw // 2, y0 + bh // 2), (bw // 2 - 1, bh // 2 - 1),
-                                    0, 0, 360, 10).astype(np.int32)
-        color = tuple(int(c) for c in rng.randint(120, 256, 3))
-        cv2.fillPoly(img, [poly], color)
-        mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(mask, [poly], 1)
-        ys, xs = np.nonzero(mask)
-        bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-        shapes.append(dict(polygon=poly, mask=mask, bbox=bbox))
-    return img, shapes
+from detco_mm.demo.scenes import draw_objects  # the generator, shared with the demo's data
 
 
 def write_coco(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] = (128, 160),

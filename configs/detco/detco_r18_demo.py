@@ -1,0 +1,59 @@
+# DetCo for `make demo` (tools/demo.py): the flagship config shrunk to a few minutes on 2 CPU
+# cores. Same algorithm, loss, pipeline order and runner; what differs:
+#   ResNet-18 (neck widths follow its stages), 64 px global views, a 96 px local crop cut into
+#   3x3 cells of 32 px with a 24 px patch in each (the paper: 224 / 255 / 85 / 64), 32 images
+#   per batch, queues of 1024 keys (full after 32 iterations, so the loss turns down within the
+#   demo), lr 0.06, 4 epochs of the demo crops (3200 crops: 100 iterations per epoch), a log
+#   line every 10 iterations.
+# The data are the demo's crops of the photographs bundled with scikit-image (made by
+# tools/demo.py under data/demo/pretrain/). Nothing here selects a device: on a machine with a
+# GPU the runner uses it.
+#   python tools/train.py configs/detco/detco_r18_demo.py
+_base_ = 'detco_r50_8xb32.py'
+
+model = dict(
+    queue_len=1024,
+    backbone=dict(depth=18),
+    neck=dict(in_channels=(64, 128, 256, 512)))
+
+photometric_augmentation = [
+    dict(type='RandomApply', transforms=[
+        dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
+             backend='cv2')], prob=0.8),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='RandomGaussianBlurCV2', sigma_min=0.1, sigma_max=2.0, prob=0.5),
+]
+global_view_pipeline = [
+    dict(type='RandomResizedCrop', size=64, scale=(0.2, 1.), backend='cv2'),
+    *photometric_augmentation,
+    dict(type='RandomFlip', prob=0.5),
+]
+local_view_pipeline = [
+    dict(type='RandomResizedCrop', size=96, scale=(0.6, 1.), backend='cv2'),
+    *photometric_augmentation,
+    dict(type='JigsawPatches', grid_size=3, patch_size=24, shuffle=True),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    dataset=dict(
+        data_root='data/demo/pretrain/',
+        pipeline=[
+            dict(type='SeedAugmentation'),
+            dict(type='RobustLoadImageFromFile', strict=False),
+            dict(type='MultiView', num_views=[2, 2],
+                 transforms=[global_view_pipeline, local_view_pipeline]),
+            dict(type='PackDetCoInputs', meta_keys=['img_path'])
+        ]))
+
+max_epochs = 4
+optim_wrapper = dict(optimizer=dict(lr=0.06))
+param_scheduler = [
+    dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True, begin=0, end=max_epochs)
+]
+train_cfg = dict(max_epochs=max_epochs)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=1, max_keep_ckpts=1))
+randomness = dict(seed=0)

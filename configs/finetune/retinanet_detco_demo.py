@@ -1,0 +1,74 @@
+# DetCo -> RetinaNet R18-FPN for `make demo` (tools/demo.py): retinanet_detco_12k.py shrunk to a
+# few minutes on 2 CPU cores. Same detector, runner (DetCoFinetuneRunner), input normalisation
+# and nothing-frozen protocol; what differs:
+#   ResNet-18 from configs/detco/detco_r18_demo.py's exported backbone, BN instead of SyncBN
+#   (one process), FPN / head 128 channels wide with 2 convs, the demo's detection scenes
+#   (shapes of 3 classes on crops of the photographs bundled with scikit-image, 160 px, COCO
+#   layout, made by tools/demo.py under data/demo/detection/), train short side 128-192,
+#   batch 8, lr 0.01, 600 iterations (steps at 450), COCO bbox evaluation after the last one.
+# Nothing here selects a device: on a machine with a GPU the runner uses it.
+#   mim train mmdet configs/finetune/retinanet_detco_demo.py
+_base_ = './retinanet_detco_12k.py'
+
+pretrained = 'work_dirs/demo/detco_r18_demo/backbone_mmdet.pth'
+data_root = 'data/demo/detection/'
+norm_cfg = dict(type='BN', requires_grad=True)
+metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'))
+
+model = dict(
+    backbone=dict(
+        depth=18, norm_cfg=norm_cfg, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
+    neck=dict(in_channels=[64, 128, 256, 512], out_channels=128, norm_cfg=norm_cfg),
+    bbox_head=dict(
+        num_classes=3, in_channels=128, feat_channels=128, stacked_convs=2, norm_cfg=norm_cfg))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomChoiceResize',
+         scales=[(1333, 128), (1333, 144), (1333, 160), (1333, 176), (1333, 192)],
+         keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(1333, 160), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+]
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_train2017.json',
+        data_prefix=dict(img='train2017/'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/instances_val2017.json',
+        data_prefix=dict(img='val2017/'),
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json', classwise=True)
+test_evaluator = val_evaluator
+
+max_iters = 600
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=0.01))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=50),
+    dict(type='MultiStepLR', begin=0, end=max_iters, by_epoch=False, milestones=[450],
+         gamma=0.1)
+]
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
+randomness = dict(seed=0)

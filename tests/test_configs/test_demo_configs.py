@@ -1,0 +1,100 @@
+"""The `make demo` configs: the flagship pre-training and the RetinaNet fine-tuning shrunk for
+2 CPU cores, consistent with each other and with tools/demo.py, and with no device in them.
+(tests/test_tools/test_demo.py runs them end to end.)"""
+import importlib.util
+import os.path as osp
+
+from mmengine.config import Config
+
+from conftest import REPO_ROOT
+from detco_mm.demo import DemoDataSpec
+from detco_mm.demo.scenes import SHAPES
+
+PRETRAIN = osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r18_demo.py')
+FINETUNE = osp.join(REPO_ROOT, 'configs', 'finetune', 'retinanet_detco_demo.py')
+
+
+def load_demo_tool():
+    spec = importlib.util.spec_from_file_location('demo_tool',
+                                                  osp.join(REPO_ROOT, 'tools', 'demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def types(pipeline):
+    out = []
+    for step in pipeline:
+        out.append(step['type'])
+        for views in step.get('transforms', []):
+            out.append([v['type'] for v in views])
+    return out
+
+
+def test_pretraining_is_the_flagship_shrunk():
+    demo = Config.fromfile(PRETRAIN)
+    flagship = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r50_8xb32.py'))
+    model = demo.model
+    assert model.type == 'DetCo' and model.backbone.depth == 18
+    assert tuple(model.neck.in_channels) == (64, 128, 256, 512)
+    assert model.head == flagship.model.head  # the same loss: terms, weights, temperature
+    assert (model.feat_dim, model.momentum) == (128, 0.999)
+    loader = demo.train_dataloader
+    assert model.queue_len % loader.batch_size == 0 and loader.drop_last
+    assert types(loader.dataset.pipeline) == types(flagship.train_dataloader.dataset.pipeline)
+    views = loader.dataset.pipeline[2].transforms
+    assert views[0][0].size == 64 and views[1][0].size == 96 and views[1][-1].patch_size == 24
+    assert loader.dataset.data_root == 'data/demo/pretrain/'
+    assert demo.custom_hooks == flagship.custom_hooks
+    assert demo.default_hooks.logger.interval == 10
+    # 3200 crops / 32 per batch x 4 epochs: a few hundred iterations with progress every 10
+    iterations = DemoDataSpec().num_crops // loader.batch_size * demo.train_cfg.max_epochs
+    assert 300 <= iterations <= 600
+    assert demo.param_scheduler[0].T_max == demo.train_cfg.max_epochs
+
+
+def test_finetuning_starts_from_the_demo_export():
+    cfg = Config.fromfile(FINETUNE)
+    demo = load_demo_tool()
+    assert cfg.runner_type == 'DetCoFinetuneRunner'
+    # what `mim train mmdet configs/finetune/retinanet_detco_demo.py` uses after `make demo`
+    assert cfg.pretrained == f'work_dirs/demo/{demo.PRETRAIN_NAME}/backbone_mmdet.pth'
+    assert cfg.data_root == 'data/demo/detection/'
+    backbone = cfg.model.backbone
+    assert (backbone.depth, backbone.frozen_stages, backbone.norm_eval) == (18, -1, False)
+    assert backbone.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained)
+    for part in (backbone, cfg.model.neck, cfg.model.bbox_head):
+        assert {k: v for k, v in part.norm_cfg.items() if k != '_scope_'} == dict(
+            type='BN', requires_grad=True)
+    assert cfg.model.neck.in_channels == [64, 128, 256, 512]
+    assert cfg.model.bbox_head.num_classes == len(SHAPES)
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        assert loader.dataset.type == 'CocoDataset'
+        assert loader.dataset.data_root == cfg.data_root
+        assert tuple(loader.dataset.metainfo['classes']) == SHAPES
+    assert cfg.val_evaluator.ann_file == cfg.data_root + 'annotations/instances_val2017.json'
+    assert cfg.val_evaluator.metric == 'bbox'
+    loop = cfg.train_cfg
+    assert loop.type == 'IterBasedTrainLoop' and loop.val_interval == loop.max_iters
+    assert cfg.param_scheduler[1].end == loop.max_iters
+    assert cfg.default_hooks.checkpoint.interval == loop.max_iters
+
+
+def test_no_device_in_the_demo_configs():
+    for path in (PRETRAIN, FINETUNE):
+        with open(path) as f:
+            code = '\n'.join(line.split('#')[0] for line in f)
+        assert 'cuda' not in code and 'cpu' not in code and 'device' not in code, path
+
+
+def test_tiny_preset_only_shrinks_counts():
+    """The test suite's --tiny runs the same configs: only counts, iterations and logging."""
+    demo = load_demo_tool()
+    full, tiny = demo.PRESETS['full'], demo.PRESETS['tiny']
+    assert full.pretrain == [] and full.finetune == [] and full.data == DemoDataSpec()
+    assert (tiny.data.crop_size, tiny.data.det_size) == (full.data.crop_size,
+                                                         full.data.det_size)
+    allowed = ('train_dataloader.batch_size', 'model.queue_len', 'train_cfg.',
+               'default_hooks.', 'param_scheduler.', 'model.test_cfg.score_thr')
+    for option in tiny.pretrain + tiny.finetune:
+        assert option.startswith(allowed), option
