@@ -1,7 +1,7 @@
 """Every workaround detco-mm needs for its pinned stack, in one place.
 
 The stack (torch 2.14, numpy 2, mmengine 0.10.7, mmcv 2.0.1, mmselfsup 1.0.0) does not run
-as published; ``../shared/docs/stack_notes.md`` in the development tree records each trap. The
+as published; each fix below describes the trap it works around. The
 fixes below are applied once, when :mod:`detco_mm` is imported, and each names the upstream
 change that makes it unnecessary, so that dropping one later touches this file only.
 
@@ -26,8 +26,12 @@ change that makes it unnecessary, so that dropping one later touches this file o
      as ``getattr(HistoryBuffer, 'min')``: the name ``builtins.getattr`` is bound to
      :func:`_history_buffer_statistic`, which returns only ``HistoryBuffer``'s registered
      statistics and refuses any other lookup. The real ``getattr`` is never allow-listed;
-   - refuse any other global with :class:`UnsafeCheckpointError`, which names the file, the
-     globals and the opt-in ``DETCO_SAFE_GLOBALS`` for files the user trusts.
+   - refuse any other global with :class:`UnsafeCheckpointError`, which names the file and the
+     globals. Where every one of them is a plain data class, it names the opt-in
+     ``DETCO_SAFE_GLOBALS`` for files the user trusts; the opt-in admits classes written in
+     Python only (:func:`opt_in_refusal`), never a function, method, module or builtin, and
+     no message ever suggests allowing one. Raw pickles and other non-``torch.save`` files
+     get a message of our own, not torch's advice to pass ``weights_only=False``.
      ``weights_only=False`` is never used and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` never set.
 
    - checkpoints given as URLs (``http(s)://``, and ``torchvision://``, ``open-mmlab://``,
@@ -71,10 +75,13 @@ import contextlib
 import copy
 import glob
 import importlib
+import inspect
 import logging
 import os
 import os.path as osp
 import pickle
+import re
+import sys
 from typing import Any, Callable, Iterable, List, Optional
 
 import cv2
@@ -199,8 +206,57 @@ def enable_safe_checkpoint_loading() -> None:
     mmengine_checkpoint.load_url = safe_load_url
 
 
+# Allowing a class lets a checkpoint *call* it with arguments of its choosing (torch's
+# weights_only unpickler runs ``cls(*args)`` / ``cls.__new__(cls, *args)`` for allow-listed
+# classes), so classes of modules that reach processes, files, sockets, code or imports are
+# refused even though they are classes (``subprocess.Popen(cmd)`` runs a command).
+_REFUSED_OPT_IN_MODULES = frozenset((
+    'builtins', 'os', 'posix', 'nt', 'sys', 'subprocess', 'shutil', 'io', 'pathlib', 'tempfile',
+    'socket', 'ssl', 'select', 'selectors', 'signal', 'ctypes', 'multiprocessing', 'concurrent',
+    'threading', 'asyncio', 'pty', 'runpy', 'code', 'codeop', 'importlib', 'pkgutil', 'pickle',
+    'copyreg', 'marshal', 'shelve', 'dbm', 'timeit', 'pdb', 'bdb', 'trace', 'profile',
+    'cProfile', 'webbrowser', 'urllib', 'http', 'ftplib', 'smtplib', 'imaplib', 'poplib',
+    'telnetlib', 'xmlrpc', 'zipfile', 'tarfile', 'logging', 'sqlite3', 'inspect', 'types',
+    'functools', 'operator', 'gc', 'weakref', 'atexit', 'glob', 'fileinput', 'mmap', 'zipimport'))
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined by a class statement
+
+
+def opt_in_refusal(item: str, obj: Any) -> Optional[str]:
+    """Why ``obj`` (imported for the ``DETCO_SAFE_GLOBALS`` item ``item``) may not be allowed.
+
+    Only classes written in Python (a ``class`` statement in a ``.py`` module) outside the
+    modules that reach processes, files, sockets, code execution or imports are admitted:
+    never a function, method, module, builtin, C-implemented type, or anything whose object is
+    one under another name (``io.open`` *is* ``builtins.open``).
+
+    Returns:
+        Optional[str]: None when ``obj`` is admissible, else the reason.
+    """
+    if not isinstance(obj, type):
+        kind = ('a module' if inspect.ismodule(obj) else 'a builtin function' if
+                inspect.isbuiltin(obj) else 'a function or method' if callable(obj) else
+                f'a {type(obj).__name__} object, not a class')
+        return f'{item} is {kind}; only classes can be allowed'
+    module = getattr(obj, '__module__', '') or ''
+    if not obj.__flags__ & _HEAPTYPE or module == 'builtins':
+        return f'{item} is a builtin (C-implemented) type ({module}.{obj.__qualname__})'
+    source = getattr(sys.modules.get(module), '__file__', None) or ''
+    if not source.endswith('.py'):
+        return f'{item} is not a class defined in a Python source file ({module})'
+    for name in (module, item.rpartition('.')[0]):
+        if name.split('.')[0] in _REFUSED_OPT_IN_MODULES:
+            return (f'{item} belongs to {name.split(".")[0]}, whose classes can reach '
+                    f'processes, files or code when constructed')
+    return None
+
+
 def _user_safe_globals() -> List[Any]:
-    """The globals named in ``DETCO_SAFE_GLOBALS`` (``pkg.module.Name`` items, comma-separated)."""
+    """The classes named in ``DETCO_SAFE_GLOBALS`` (``pkg.module.Class`` items, comma-separated).
+
+    Raises:
+        ValueError: for an item that cannot be imported or is not an admissible class
+            (:func:`opt_in_refusal`).
+    """
     objs = []
     for item in filter(None, (s.strip() for s in os.environ.get(SAFE_GLOBALS_ENV, '').split(','))):
         module, _, name = item.rpartition('.')
@@ -208,9 +264,15 @@ def _user_safe_globals() -> List[Any]:
             raise ValueError(f'{SAFE_GLOBALS_ENV}: {item!r} is not allowed; name classes as '
                              f'package.module.Class (builtins are never allowed)')
         try:
-            objs.append(getattr(importlib.import_module(module), name))
+            obj = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as e:
             raise ValueError(f'{SAFE_GLOBALS_ENV}: cannot import {item!r}: {e}') from e
+        reason = opt_in_refusal(item, obj)
+        if reason:
+            raise ValueError(f'{SAFE_GLOBALS_ENV}: {item!r} is never allowed: {reason}. The '
+                             f'opt-in admits only plain data classes written in Python; a '
+                             f'checkpoint that needs anything else cannot be loaded safely.')
+        objs.append(obj)
     return objs
 
 
@@ -225,8 +287,9 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
         The unpickled checkpoint (usually a dict).
 
     Raises:
-        UnsafeCheckpointError: The file holds a global that is not allow-listed. The message
-            names the file, every such global, and the ``DETCO_SAFE_GLOBALS`` opt-in.
+        UnsafeCheckpointError: The file holds a global that is not allow-listed, or is not a
+            file ``torch.save`` wrote. The message names the file, every such global, and,
+            for admissible classes only, the ``DETCO_SAFE_GLOBALS`` opt-in.
     """
     try:
         with torch.serialization.safe_globals(_user_safe_globals()):
@@ -235,22 +298,56 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
         raise UnsafeCheckpointError(_unsafe_message(filename, e)) from None
 
 
+_TORCH_GLOBAL = re.compile(r'GLOBAL (\S+) was not an allowed global')
+
+
+def _classify_global(name: str) -> Optional[str]:
+    """None if the pickled global ``name`` could be opted in, else why it never can."""
+    module, _, attr = name.rpartition('.')
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except Exception:  # noqa: BLE001  (not importable here: cannot judge, cannot load either)
+        return f'{name} cannot be imported here'
+    return opt_in_refusal(name, obj)
+
+
 def _unsafe_message(filename: str, error: Exception) -> str:
-    """The refusal message: the file, the offending globals and the opt-in."""
+    """The refusal message: the file, the offending globals and, if any, the opt-in.
+
+    torch's own text advises ``weights_only=False`` or allow-listing whatever it found
+    (functions included); none of it is passed on.
+    """
     try:  # lists only the globals that are not allow-listed in this process
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-    except Exception:  # not a zip checkpoint
+        found = list(torch.serialization.get_unsafe_globals_in_checkpoint(filename))
+    except Exception:  # noqa: BLE001  (not a zip checkpoint: legacy format or raw pickle)
         found = []
-    # torch's own text advises weights_only=False; keep only its diagnosis.
-    detail = str(error).split('WeightsUnpickler error:', 1)[-1]
-    detail = ' '.join(detail.split('Check the documentation of torch.load')[0].split())
-    what = ', '.join(found) if found else detail
-    return (f'refusing to load {filename}: it holds pickled objects that are not plain tensors '
-            f'or MMEngine training state ({what}). Loading them could run arbitrary code. If '
-            f'you trust this file, allow exactly these classes with '
-            f'{SAFE_GLOBALS_ENV}=<comma-separated package.module.Class names>, e.g. '
-            f'{SAFE_GLOBALS_ENV}={",".join(found) or "pkg.module.Class"}; '
-            f'see README "Troubleshooting".')
+    text = str(error)
+    found += [g for g in _TORCH_GLOBAL.findall(text) if g not in found]
+    if not found:
+        operand = re.search(r'Unsupported operand (\d+)', text)
+        # torch's own text advises weights_only=False; keep only its diagnosis.
+        detail = text.split('WeightsUnpickler error:', 1)[-1]
+        detail = ' '.join(detail.split('Check the documentation of torch.load')[0].split())
+        what = ('it is a raw Python pickle (or another format), not a file written by '
+                'torch.save' if operand else f'it cannot be read safely ({detail})')
+        return (f'refusing to load {filename}: {what}. Unpickling it could run arbitrary '
+                f'code, so detco-mm does not try. If you trust the file, load it where you '
+                f'trust it and save its tensors with torch.save (e.g. '
+                f'torch.save(dict(state_dict=state_dict), "clean.pth")); see README '
+                f'"Troubleshooting".')
+    refused = {g: _classify_global(g) for g in found}
+    never = [f'{reason}' for g, reason in refused.items() if reason]
+    classes = [g for g, reason in refused.items() if not reason]
+    head = (f'refusing to load {filename}: it holds pickled objects that are not plain tensors '
+            f'or MMEngine training state ({", ".join(found)}). Loading them could run '
+            f'arbitrary code.')
+    if never:
+        return (f'{head} These can never be allowed: {"; ".join(never)}. Load the file only '
+                f'where you trust it and save its tensors with torch.save (e.g. '
+                f'torch.save(dict(state_dict=state_dict), "clean.pth")); see README '
+                f'"Troubleshooting".')
+    return (f'{head} If you trust this file, allow exactly these classes with '
+            f'{SAFE_GLOBALS_ENV}={",".join(classes)}; see README "Troubleshooting".')
 
 
 def load_local_checkpoint(filename: str, map_location: Any = None) -> Any:

@@ -188,7 +188,9 @@ def test_foreign_global_is_refused_and_named(tmp_path):
     with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
         _load_checkpoint(path, map_location='cpu')
     message = str(info.value)
-    assert path in message and 'posix.system' in message and 'DETCO_SAFE_GLOBALS' in message
+    assert path in message and 'posix.system' in message
+    # a function can never be opted in, and the message must not suggest it
+    assert 'DETCO_SAFE_GLOBALS' not in message and 'can never be allowed' in message
     assert not marker.exists()
     assert isinstance(info.value, pickle.UnpicklingError)
 
@@ -204,6 +206,70 @@ def test_safe_globals_opt_in_names_exact_classes(tmp_path, monkeypatch):
     monkeypatch.setenv('DETCO_SAFE_GLOBALS', 'builtins.getattr')
     with pytest.raises(ValueError, match='builtins are never allowed'):
         _load_checkpoint(path, map_location='cpu')
+
+
+class _OpensFile:
+    """Pickles as ``io.open(marker, 'w')`` (io.open *is* builtins.open)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import io
+        return io.open, (self.marker, 'w')
+
+
+class _Timeit:
+    """Pickles as ``timeit.timeit(code)``: runs code when unpickled."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import timeit
+        return timeit.timeit, (f'open({self.marker!r}, "w")', 'pass', None, 1)
+
+
+@pytest.mark.parametrize('payload,opt_in', [(_OpensFile, 'io.open'), (_Timeit, 'timeit.timeit'),
+                                            (_OpensFile, 'io.FileIO'),
+                                            (_Timeit, 'timeit.Timer'),
+                                            (_OpensFile, 'subprocess.Popen'),
+                                            (_OpensFile, 'os.path')])
+def test_opt_in_admits_no_callable_or_builtin(tmp_path, monkeypatch, payload, opt_in):
+    """Issue 13.1: DETCO_SAFE_GLOBALS=io.open let a checkpoint open a file for writing."""
+    marker = tmp_path / 'written'
+    path = str(tmp_path / 'crafted.pth')
+    torch.save(dict(state_dict={}, meta=payload(str(marker))), path)
+    with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
+        _load_checkpoint(path, map_location='cpu')
+    assert 'DETCO_SAFE_GLOBALS' not in str(info.value)  # never suggests allowing a callable
+    assert 'weights_only' not in str(info.value)
+    monkeypatch.setenv('DETCO_SAFE_GLOBALS', opt_in)
+    with pytest.raises(ValueError, match=f"DETCO_SAFE_GLOBALS: '{opt_in}' is never allowed"):
+        _load_checkpoint(path, map_location='cpu')
+    assert not marker.exists()
+
+
+def test_raw_and_legacy_pickles_get_our_message(tmp_path, monkeypatch):
+    """No "weights_only=False will likely succeed", no "(Unsupported operand 149)"."""
+    import argparse
+    raw = tmp_path / 'raw.pkl'
+    raw.write_bytes(pickle.dumps(dict(w=[1.0, 2.0]), protocol=4))
+    with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
+        _load_checkpoint(str(raw), map_location='cpu')
+    message = str(info.value)
+    assert f'refusing to load {raw}: it is a raw Python pickle' in message
+    assert 'weights_only' not in message and 'operand' not in message
+    legacy = str(tmp_path / 'legacy.pth')
+    torch.save(dict(state_dict=dict(w=torch.ones(2)), meta=argparse.Namespace(a=1)), legacy,
+               _use_new_zipfile_serialization=False)
+    with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
+        _load_checkpoint(legacy, map_location='cpu')
+    message = str(info.value)
+    assert 'argparse.Namespace' in message and 'DETCO_SAFE_GLOBALS=argparse.Namespace' in message
+    assert 'weights_only' not in message and 'add_safe_globals' not in message
+    monkeypatch.setenv('DETCO_SAFE_GLOBALS', 'argparse.Namespace')
+    assert _load_checkpoint(legacy, map_location='cpu')['meta'].a == 1
 
 
 def test_safe_loading_is_not_disabled_globally():
