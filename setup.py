@@ -27,7 +27,7 @@ setup(
     long_description=open(osp.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     license='Apache License 2.0',
-    python_requires='==3.11.*',
+    python_requires='>=3.11,<3.13',
     packages=find_packages(include=['detco_mm', 'detco_mm.*']),
     # torch, torchvision and mmcv (compiled from its sdist) come from tools/install.sh.
     install_requires=read_requirements('runtime'),
