@@ -22,6 +22,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 import detco_mm  # noqa: F401  (applies the stack fixes and registers DetCo)
 from detco_mm.engine.config_check import (ConfigError, check_train_config,
                                           explain_config_errors, launcher_world_size)
+from detco_mm.engine.resume import resolve_resume
 from detco_mm.stack_fixes import prepare_distributed
 
 
@@ -34,8 +35,10 @@ def parse_args() -> argparse.Namespace:
         nargs='?',
         type=str,
         const='auto',
-        help='resume from the given checkpoint, or with no value (or "auto") from the '
-        'latest checkpoint in the work dir')
+        help='resume from the given checkpoint, or with no value (or "auto") from the newest '
+        'complete checkpoint of the work dir (last_checkpoint, else epoch_*/iter_*.pth; '
+        'truncated ones are skipped); refuses when there is none. A learning rate changed '
+        'with --cfg-options optim_wrapper.optimizer.lr=... takes effect on resume')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -133,12 +136,15 @@ def main() -> None:
     else:
         try:
             check_train_config(cfg, world_size=launcher_world_size(args.launcher))
+            resume_notes = resolve_resume(cfg)  # never starts over silently under --resume
             prepare_distributed(cfg)
             with explain_config_errors(cfg):
                 runner = Runner.from_cfg(cfg)
                 runner.train_loop  # noqa: B018  (builds the data loader: mistakes surface now)
         except ConfigError as e:
             raise SystemExit(f'train.py: config error: {e}') from None
+        for note in resume_notes:
+            runner.logger.warning(f'--resume: {note}')
     runner.train()
 
 
