@@ -4,6 +4,8 @@
   failure or the OOM killer would; nothing gets to clean up.
 - ``PoisonQueueHook``: fills one stage's local queue with NaN before iteration ``iter``, so
   that the loss term that reads it (``loss_l2l_<stage>``) goes NaN.
+- ``PoisonBufferHook``: fills one buffer of the model (e.g. a BN ``running_var``) with inf
+  before iteration ``iter``, as a far too high learning rate does, while the loss stays finite.
 - ``FailOnRankHook``: on rank ``rank`` only, raises (or SIGKILLs itself) before iteration
   ``iter`` while the other ranks wait for it in a collective.
 """
@@ -36,6 +38,18 @@ class PoisonQueueHook(Hook):
         if runner.iter == self.iter:
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             model.local_queue[self.stage].fill_(float('nan'))
+
+
+@HOOKS.register_module()
+class PoisonBufferHook(Hook):
+
+    def __init__(self, iter: int, name: str) -> None:
+        self.iter, self.name = iter, name
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.iter == self.iter:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            dict(model.named_buffers())[self.name].fill_(float('inf'))
 
 
 @HOOKS.register_module()

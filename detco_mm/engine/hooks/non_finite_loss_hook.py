@@ -16,6 +16,19 @@ that read but could let a checkpoint of NaN weights be written in between. In a 
 run the per-term flags are max-reduced across processes (one small collective), because the
 gradient all-reduce spreads one process's NaN to every replica's weights: rank 0, which
 writes the checkpoints, must stop too even if its own loss was finite.
+
+A finite loss does not prove a finite model: a learning rate far too high can drive BN's
+``running_var`` to ``inf`` (unused by the training forward, so the loss stays finite) and
+weights towards 1e34. Before every checkpoint is written (``before_save_checkpoint``, on the
+process that writes it) the hook therefore also checks every floating-point tensor of the
+state dict -- parameters and buffers: BN statistics, the queues, the momentum encoder -- and
+raises :class:`NonFiniteStateError`, naming the tensors, instead of letting the checkpoint be
+written. The check runs on the CPU copy MMEngine has just made for saving: one pass over the
+model per checkpoint.
+
+Recovery: resume from the last good checkpoint with a lower learning rate,
+``tools/train.py CONFIG --resume --cfg-options optim_wrapper.optimizer.lr=LR``; the new rate
+takes effect on resume (:class:`~detco_mm.engine.resume.ResumeLrHook`).
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -29,6 +42,24 @@ from mmselfsup.registry import HOOKS
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term went NaN or infinite; raised by :class:`NonFiniteLossHook`."""
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """The model to be checkpointed holds NaN/inf; raised by :class:`NonFiniteLossHook`."""
+
+
+def non_finite_tensors(state_dict: Dict[str, object]) -> List[str]:
+    """Names of the floating-point tensors of ``state_dict`` holding NaN or inf."""
+    names = [k for k, v in state_dict.items()
+             if isinstance(v, torch.Tensor) and v.is_floating_point() and v.numel()]
+    if not names:
+        return []
+    finite = torch.stack([torch.isfinite(state_dict[k]).all().cpu() for k in names])
+    return [k for k, ok in zip(names, finite.tolist()) if not ok]
+
+
+RECOVERY = ('resume from it with a lower learning rate: tools/train.py CONFIG --resume '
+            '--cfg-options optim_wrapper.optimizer.lr=LR (the new lr takes effect on resume)')
 
 
 def non_finite_terms(outputs: Dict[str, object]) -> List[str]:
@@ -79,13 +110,30 @@ class NonFiniteLossHook(Hook):
         epoch = (f' (epoch {runner.epoch + 1})'
                  if isinstance(runner.train_loop, EpochBasedTrainLoop) else '')
         last = find_latest_checkpoint(runner.work_dir) if runner.work_dir else None
-        saved = (f'the last good checkpoint is {last} and was not overwritten; resume from it '
-                 f'with --resume') if last else 'no checkpoint had been saved yet'
+        saved = (f'the last good checkpoint is {last} and was not overwritten; {RECOVERY}'
+                 if last else 'no checkpoint had been saved yet')
         raise NonFiniteLossError(
             f'non-finite loss at iteration {runner.iter + 1}{epoch}: '
             f'{", ".join(terms)} went NaN/inf ({values}). Training stopped before this '
             f'iteration could be checkpointed; {saved}. Usual causes: a learning rate too high '
             f'for the batch size, fp16 overflow, corrupt input; see README "Troubleshooting".')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        bad = non_finite_tensors(checkpoint.get('state_dict') or {})
+        if not bad:
+            return
+        epoch = (f' (epoch {runner.epoch + 1})'
+                 if isinstance(runner.train_loop, EpochBasedTrainLoop) else '')
+        last = find_latest_checkpoint(runner.work_dir) if runner.work_dir else None
+        saved = (f'the last good checkpoint is {last}; {RECOVERY}' if last else
+                 'no checkpoint had been saved yet: restart with a lower '
+                 'optim_wrapper.optimizer.lr')
+        shown = ', '.join(bad[:8]) + (f' and {len(bad) - 8} more' if len(bad) > 8 else '')
+        raise NonFiniteStateError(
+            f'non-finite model state after iteration {runner.iter}{epoch}: {len(bad)} '
+            f'tensor(s) of the model hold NaN/inf ({shown}) although the loss was finite. '
+            f'The checkpoint was not written; {saved}. Usual cause: a learning rate too high '
+            f'for the batch size; see README "Troubleshooting".')
 
 
 def _value(value: object) -> str:

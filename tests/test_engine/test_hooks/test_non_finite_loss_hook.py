@@ -53,3 +53,46 @@ def test_runs_between_runtime_info_and_checkpoint_hooks():
     order = [get_priority(h.priority) for h in (RuntimeInfoHook, NonFiniteLossHook,
                                                  CheckpointHook)]
     assert order == sorted(order) and len(set(order)) == 3
+
+
+def test_non_finite_buffer_is_never_checkpointed(image_folder, subprocess_env, tmp_path):
+    """Issue 13.2: with a finite loss, a BN running_var of inf was saved as "last good"."""
+    import os
+    import os.path as osp
+    import subprocess
+    import sys
+
+    from mmengine.config import Config
+
+    from conftest import REPO_ROOT, TEST_CONFIGS
+    cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
+    cfg.custom_hooks = list(cfg.custom_hooks) + [
+        dict(type='PoisonBufferHook', iter=2, name='backbone.layer2.0.bn1.running_var')]
+    cfg.custom_imports = dict(imports=['detco_mm', 'detco_test_hooks'],
+                              allow_failed_imports=False)
+    config = str(tmp_path / 'poison.py')
+    cfg.dump(config)
+    env = dict(subprocess_env, PYTHONPATH=osp.join(REPO_ROOT, 'tests', 'data') + os.pathsep +
+               subprocess_env['PYTHONPATH'])
+    wd, root = tmp_path / 'wd', image_folder(8, (48, 64))
+    result = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config, '--work-dir',
+         str(wd), '--cfg-options', f'train_dataloader.dataset.data_root={root}'],
+        env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log[-3000:]
+    assert ('NonFiniteStateError: non-finite model state after iteration 4 (epoch 2): '
+            in log), log[-3000:]
+    assert 'backbone.layer2.0.bn1.running_var' in log and 'although the loss was finite' in log
+    good = wd / 'epoch_1.pth'
+    assert f'the last good checkpoint is {good}; resume from it with a lower learning rate: ' \
+        'tools/train.py CONFIG --resume --cfg-options optim_wrapper.optimizer.lr=LR' in log
+    assert not (wd / 'epoch_2.pth').exists() and not list(wd.glob('.epoch_2.pth.tmp-*'))
+    assert (wd / 'last_checkpoint').read_text() == str(good)
+
+
+def test_non_finite_tensors_names_buffers_and_parameters():
+    from detco_mm.engine.hooks.non_finite_loss_hook import non_finite_tensors
+    state = dict(w=torch.ones(3), var=torch.tensor([1.0, float('inf')]),
+                 big=torch.full((2, ), float('nan')), steps=torch.tensor(3))
+    assert non_finite_tensors(state) == ['var', 'big']
