@@ -20,6 +20,11 @@ Examples::
     python tools/analysis/benchmark_speed.py                       # train, ResNet-50, batch 8, CPU
     python tools/analysis/benchmark_speed.py --mode data
     python tools/analysis/benchmark_speed.py --device cuda --amp bf16 --channels-last --batch 32
+    python tools/analysis/benchmark_speed.py --optimizer plain     # both plain (unfused) SGD
+
+Both models get the same optimizer settings by default (``--optimizer same``: DetCo's config's,
+fused SGD), so the DetCo / MoCo v2 ratio compares like with like; the line above the table
+prints what each side used.
 """
 import argparse
 import multiprocessing as mp
@@ -63,6 +68,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--amp', choices=['none', 'bf16', 'fp16'], default='none',
                         help='mixed precision (CUDA only)')
     parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--optimizer', choices=['same', 'plain', 'config'], default='same',
+                        help="train mode: 'same' (default): both models get DetCo's config "
+                        "optimizer settings (SGD, fused); 'plain': both get them with "
+                        "fused=False; 'config': each its own config's (DetCo fused, MoCo v2 "
+                        "MMSelfSup's default loop: not a like-for-like ratio)")
     parser.add_argument('--images', type=int, default=40, help='data mode: images per pipeline')
     parser.add_argument('--data-root', help='data mode: a folder of images to use')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
@@ -74,9 +84,29 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def optimizer_settings(mode: str) -> Optional[dict]:
+    """The optimizer both models get for ``--optimizer mode`` (``None``: each its config's).
+
+    Raises:
+        ValueError: ``mode`` is not 'same', 'plain' or 'config'.
+    """
+    if mode not in ('same', 'plain', 'config'):
+        raise ValueError(f"--optimizer {mode!r}: use 'same', 'plain' or 'config'")
+    if mode == 'config':
+        return None
+    optimizer = dict(Config.fromfile(CONFIGS['detco']).optim_wrapper.optimizer)
+    if mode == 'plain':
+        optimizer['fused'] = False
+    return optimizer
+
+
 def load_cfg(name: str, args: argparse.Namespace) -> Config:
-    """The config of ``name`` with the benchmark's depth, batch and queue length."""
+    """The config of ``name`` with the benchmark's depth, batch, queue length and optimizer
+    (``args.optimizer``, see :func:`optimizer_settings`)."""
     cfg = Config.fromfile(CONFIGS[name])
+    optimizer = optimizer_settings(getattr(args, 'optimizer', 'same'))
+    if optimizer is not None:
+        cfg.optim_wrapper.optimizer = optimizer
     cfg.model.backbone.depth = args.depth
     cfg.model.queue_len = args.queue_len
     cfg.train_dataloader.batch_size = args.batch
@@ -117,6 +147,7 @@ class TrainStep:
                 self.model = self.model.to(memory_format=torch.channels_last)
             self.optim_wrapper = build_optim_wrapper(self.model, cfg.optim_wrapper)
         self.model.train()
+        self.optimizer_cfg = dict(cfg.optim_wrapper.optimizer)
         self.batch = synthetic_batch(name, args)
         self.device = torch.device(args.device)
 
@@ -190,6 +221,11 @@ def run_train(args: argparse.Namespace) -> Dict[str, dict]:
     print(f'train step: ResNet-{args.depth}, batch {args.batch}, queue {args.queue_len}, '
           f'device {args.device}, amp {args.amp}, channels_last {args.channels_last}, '
           f'torch threads {torch.get_num_threads()}, {args.steps} timed steps each')
+    same = steps['detco'].optimizer_cfg == steps['mocov2'].optimizer_cfg
+    print(f'optimizer (--optimizer {args.optimizer}): '
+          + (f'both {steps["detco"].optimizer_cfg}' if same else
+             '; '.join(f'{n} {steps[n].optimizer_cfg}' for n in names)
+             + '  (NOT the same: the ratio is not like for like)'))
     print_table(results, memory_kind, unit='images/s', rate_key='images_per_s')
     return results
 
