@@ -21,7 +21,8 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 import detco_mm  # noqa: F401  (applies the stack fixes and registers DetCo)
 from detco_mm.engine.config_check import (ConfigError, check_train_config,
-                                          explain_config_errors, launcher_world_size)
+                                          check_train_iterations, explain_config_errors,
+                                          launcher_world_size)
 from detco_mm.engine.resume import resolve_resume
 from detco_mm.stack_fixes import prepare_distributed
 
@@ -141,6 +142,7 @@ def main() -> None:
             with explain_config_errors(cfg):
                 runner = Runner.from_cfg(cfg)
                 runner.train_loop  # noqa: B018  (builds the data loader: mistakes surface now)
+            check_train_iterations(runner)
         except ConfigError as e:
             raise SystemExit(f'train.py: config error: {e}') from None
         for note in resume_notes:

@@ -1,3 +1,7 @@
 """Data side of DetCo: the jigsaw transform and the packing of views (paper section 3.2), robust
-loading and per-sample augmentation seeding (reproducible resume)."""
+loading, per-sample augmentation seeding (reproducible resume), and the label-free image set
+(a list file or a whole folder tree)."""
 from . import sample_seeding, transforms  # noqa: F401
+from .image_folder import ImageFolderDataset
+
+__all__ = ['ImageFolderDataset']

@@ -118,6 +118,40 @@ def check_queue_and_batch(cfg: Any, world_size: int) -> None:
             'the first epoch. Set train_dataloader.drop_last=True.')
 
 
+def check_train_iterations(runner: Any) -> None:
+    """An epoch of the built training loop has at least one iteration.
+
+    With ``drop_last=True`` and fewer images (per process) than the batch, an epoch-based run
+    would "train" zero iterations, save the initial weights as checkpoints and exit 0.
+
+    Args:
+        runner (mmengine.runner.Runner): A runner whose ``train_loop`` has been built.
+
+    Raises:
+        ConfigError: naming the number of images, the batch and the keys to change.
+    """
+    from mmengine.runner import EpochBasedTrainLoop
+    loop = runner.train_loop
+    if not isinstance(loop, EpochBasedTrainLoop):
+        return  # iteration-based loops cycle an infinite sampler
+    loader = loop.dataloader
+    try:
+        iterations = len(loader)
+    except TypeError:  # a sampler without a length
+        return
+    if iterations:
+        return
+    world = getattr(runner, 'world_size', 1) or 1
+    batch = loader.batch_size
+    raise ConfigError(
+        f'train_dataloader: an epoch would have 0 iterations: the dataset has '
+        f'{len(loader.dataset)} image(s), fewer than the global batch {batch * world} '
+        f'(train_dataloader.batch_size={batch} x {world} processes), and '
+        f'train_dataloader.drop_last=True drops the incomplete batch. Nothing would be '
+        f'trained. Add images (check train_dataloader.dataset.data_root / ann_file), or lower '
+        f'train_dataloader.batch_size (keeping model.queue_len a multiple of the global batch).')
+
+
 def check_train_config(cfg: Any, world_size: int = 1) -> None:
     """All pre-flight checks of a training config; see the module docstring.
 

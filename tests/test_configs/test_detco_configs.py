@@ -61,8 +61,11 @@ def test_mocov2_baseline_is_mmselfsups_on_the_same_data():
     assert cfg.model.type == 'MoCo' and cfg.model.backbone.depth == 50
     for key in ('batch_size', 'drop_last'):
         assert cfg.train_dataloader[key] == detco.train_dataloader[key]
-    for key in ('type', 'data_root', 'ann_file', 'data_prefix'):
+    for key in ('data_root', 'ann_file', 'data_prefix'):
         assert cfg.train_dataloader.dataset[key] == detco.train_dataloader.dataset[key]
+    # the same ImageNet list; DetCo's dataset also takes label-less lines and bare folders
+    assert cfg.train_dataloader.dataset.type == 'mmcls.ImageNet'
+    assert detco.train_dataloader.dataset.type == 'ImageFolderDataset'
     for key in ('type', 'lr', 'weight_decay', 'momentum'):
         assert cfg.optim_wrapper.optimizer[key] == detco.optim_wrapper.optimizer[key]
 

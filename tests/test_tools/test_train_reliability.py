@@ -152,16 +152,23 @@ def train_main(argv, monkeypatch):
     ('model.head.loss_weights=[1.0,1.0]',
      'DetCo: model.head.loss_weights has 2 entries (1.0, 1.0) but model.backbone.out_indices '
      'selects 4 stages'),
+    # issue 13.3: 8 images, global batch 16, drop_last: an epoch of 0 iterations
+    ('train_dataloader.batch_size=16',
+     'train_dataloader: an epoch would have 0 iterations: the dataset has 8 image(s), fewer '
+     'than the global batch 16 (train_dataloader.batch_size=16 x 1 processes)'),
+    ('train_dataloader.dataset.ann_file={empty}',
+     'train_dataloader.dataset.ann_file: the image list {empty} lists no images'),
 ])
 def test_config_mistakes_stop_before_training(image_folder, tmp_path, monkeypatch, option,
                                               expected):
     root = image_folder(num_images=8, size=(48, 64))
-    missing = str(tmp_path / 'no_such_dir')
+    paths = dict(missing=str(tmp_path / 'no_such_dir'), empty=str(tmp_path / 'empty.txt'))
+    (tmp_path / 'empty.txt').write_text('')
     with pytest.raises((SystemExit, ValueError)) as error:
         train_main([TINY, '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
                     f'train_dataloader.dataset.data_root={root}',
-                    option.format(missing=missing)], monkeypatch)
-    assert expected.format(missing=missing) in str(error.value)
+                    option.format(**paths)], monkeypatch)
+    assert expected.format(**paths) in str(error.value)
     assert not list((tmp_path / 'wd').glob('**/*.pth'))
 
 

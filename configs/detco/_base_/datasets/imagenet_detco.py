@@ -2,6 +2,9 @@
 # augmentation at 224 and two jigsaw patch sets (a 255 crop, the same photometric
 # augmentation, a 3x3 grid of 85 px cells, a random 64 px patch in each, shuffled).
 # Any image folder works: override data_root / ann_file / data_prefix of the dataset.
+# ImageFolderDataset (detco_mm/datasets/image_folder.py) reads meta/train.txt lines with or
+# without a label; with ann_file='' it uses every image under data_root/data_prefix.img_path,
+# flat or nested (e.g. COCO's train2017/ or a folder of your own photos).
 # Loading converts every decodable image to 3-channel uint8 BGR and skips (with a warning naming
 # the file) those it cannot decode; strict=True, or tools/train.py --strict-data, stops instead.
 # SeedAugmentation + ResumableSampler seed each sample's augmentation from (seed, epoch,
@@ -9,7 +12,7 @@
 # (detco_mm/datasets/sample_seeding.py).
 # The augmentations are MoCo v2's, computed with OpenCV instead of PIL (MMSelfSup's MoCo v2
 # config uses PIL): 2-9x faster per transform, which DetCo needs with four views per image.
-dataset_type = 'mmcls.ImageNet'
+dataset_type = 'ImageFolderDataset'
 data_root = 'data/imagenet/'
 
 photometric_augmentation = [
