@@ -76,6 +76,8 @@ def _table_dict(table: Table) -> Dict:
                        for p in table.paper_lines],
         'our_rows': [{
             'weights': row.weights,
+            'train_data': row.train_data,
+            'total_batch': row.total_batch,
             'trials': row.trials,
             'mean': {n: _number(row.mean[n]) for n in names},
             'std': {n: _number(row.std[n]) for n in names},

@@ -37,6 +37,7 @@ class Setting:
     backbone: str = ''  # e.g. 'ResNet-50'
     batch_per_process: Optional[int] = None
     load_from: Optional[str] = None
+    train_data: str = ''  # the training annotation file(s) and subset, e.g. a label budget
 
 
 def _get(cfg: Any, *path: str) -> Any:
@@ -60,6 +61,26 @@ def _dataset_type(dataset: Any, depth: int = 0) -> Optional[str]:
         return types.pop() if len(types) == 1 else None
     value = dataset.get('type')
     return value if isinstance(value, str) else None
+
+
+def _train_data(dataset: Any, depth: int = 0) -> str:
+    """The annotation file(s) a training data set reads (through wrappers), with its
+    ``indices`` subset if any: runs on other labels are not trials of the same setting."""
+    if not isinstance(dataset, dict) or depth > 8:
+        return ''
+    if isinstance(dataset.get('dataset'), dict):
+        return _train_data(dataset['dataset'], depth + 1)
+    datasets = dataset.get('datasets')
+    if isinstance(datasets, (list, tuple)) and datasets:
+        return ' + '.join(_train_data(d, depth + 1) for d in datasets)
+    ann = dataset.get('ann_file')
+    text = osp.normpath(ann) if isinstance(ann, str) and ann else ''
+    indices = dataset.get('indices')
+    if isinstance(indices, int):
+        text += f' [first {indices}]'
+    elif isinstance(indices, (list, tuple)):
+        text += f' [{len(indices)} indices]'
+    return text
 
 
 def _head_layout(model: dict) -> str:
@@ -124,6 +145,7 @@ def recognise(cfg: dict, is_test: bool = False, iters_per_epoch: Optional[int] =
         setting.backbone = f'{backbone.get("type", "?")}-{depth}' if depth else str(
             backbone.get('type', '?'))
     setting.batch_per_process = _get(cfg, 'train_dataloader', 'batch_size')
+    setting.train_data = _train_data(_get(cfg, 'train_dataloader', 'dataset'))
 
     train_cfg = cfg.get('train_cfg')
     if isinstance(train_cfg, dict):

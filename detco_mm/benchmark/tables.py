@@ -82,6 +82,8 @@ class OurRow:
     std: Dict[str, Optional[Decimal]] = field(default_factory=dict)
     delta: Dict[str, Optional[Decimal]] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
+    train_data: str = ''  # the training annotation file(s): runs on other labels are other rows
+    total_batch: Optional[int] = None
 
     @property
     def trials(self) -> int:
@@ -192,7 +194,8 @@ def build_tables(runs: Sequence[Run], paper: PaperResults,
     for benchmark in paper_benchmarks():
         tables[benchmark.key] = Table(benchmark, benchmark.task.columns)
     unplaced: List[Run] = []
-    groups: Dict[str, Dict[str, List[Tuple[Run, Dict[str, Reading]]]]] = {}
+    # runs are trials of one row when weights, training labels and total batch all match
+    groups: Dict[str, Dict[Tuple, List[Tuple[Run, Dict[str, Reading]]]]] = {}
     for run in runs:
         setting = run.setting
         if setting is None or setting.benchmark is None:
@@ -219,21 +222,32 @@ def build_tables(runs: Sequence[Run], paper: PaperResults,
                 {name: r.value for name, r in readings.items()},
                 _unique(notes + [r.note for r in found.values()])))
             continue
-        groups.setdefault(benchmark.key, {}).setdefault(setting.weights, []).append(
-            (run, readings))
+        row_key = (setting.weights, setting.train_data, run.total_batch or 0)
+        groups.setdefault(benchmark.key, {}).setdefault(row_key, []).append((run, readings))
 
     for key, table in tables.items():
         _paper_part(table, paper)
-        for weights in sorted(groups.get(key, {})):
-            trials = groups[key][weights]
+        row_keys = sorted(groups.get(key, {}))
+        for row_key in row_keys:
+            weights, train_data, batch = row_key
+            trials = groups[key][row_key]
             row = OurRow(weights, [run for run, _ in trials],
                          {c.name: [readings[c.name].value for _, readings in trials]
                           for c in table.columns},
                          {c.name: [readings[c.name].key for _, readings in trials]
-                          for c in table.columns})
-            row.notes = _unique([n for run, readings in trials
-                                 for n in run.notes + _setting_notes(run, table.benchmark)
-                                 + [r.note for r in readings.values()]])
+                          for c in table.columns},
+                         train_data=train_data, total_batch=batch or None)
+            # where rows of the same weights differ in labels or batch, the notes say how
+            twins = [k for k in row_keys if k[0] == weights]
+            setting = []
+            if len({k[1] for k in twins}) > 1:
+                setting.append(f'trained on {train_data or "?"}')
+            if len({k[2] for k in twins}) > 1:
+                setting.append(f'total batch {batch or "?"}')
+            notes = [n for run, readings in trials
+                     for n in run.notes + _setting_notes(run, table.benchmark)
+                     + [r.note for r in readings.values()]]
+            row.notes = _unique(setting + notes)
             _aggregate(row, table.columns, table.reference)
             table.our_rows.append(row)
         table.problem_rows.sort(key=lambda p: p.run.name)

@@ -1,0 +1,62 @@
+"""Which fine-tune runs are trials of one row: the same benchmark, schedule and weights, and also
+the same training labels and total batch (a 40-label run and a full-data run of the same
+weights are two rows, each saying what it was trained on)."""
+import os.path as osp
+
+from conftest import REPO_ROOT
+from detco_mm.benchmark.paper_results import load_paper_results
+from detco_mm.benchmark.recognise import recognise
+from detco_mm.benchmark.runs import FINISHED, Evaluation, Launch, Run
+from detco_mm.benchmark.tables import build_tables
+
+
+PAPER = osp.join(REPO_ROOT, 'tools', 'benchmark_data', 'paper_results.json')
+
+
+def config(ann_file, batch=8, weights=None, wrapped=False, indices=None):
+    dataset = dict(type='CocoDataset', data_root='data/coco/', ann_file=ann_file)
+    if indices is not None:
+        dataset['indices'] = indices
+    if wrapped:
+        dataset = dict(type='RepeatDataset', times=2, dataset=dataset)
+    init_cfg = dict(type='Pretrained', checkpoint=weights) if weights else None
+    return dict(
+        model=dict(type='RetinaNet', backbone=dict(type='ResNet', depth=18, init_cfg=init_cfg),
+                   neck=dict(type='FPN')),
+        train_dataloader=dict(batch_size=batch, dataset=dataset),
+        val_dataloader=dict(dataset=dict(type='CocoDataset')),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=200))
+
+
+def run(name, cfg, ap):
+    launch = Launch(name='20260101_000000', path=name, config=cfg, world_size=1,
+                    final_eval=Evaluation({'coco/bbox_mAP': ap, 'coco/bbox_mAP_50': ap,
+                                           'coco/bbox_mAP_75': ap}, 'scalars.json'),
+                    setting=recognise(cfg), state=FINISHED)
+    return Run(path=name, name=name, status=FINISHED, launch=launch)
+
+
+def test_train_data_through_wrappers_and_subsets():
+    assert recognise(config('annotations/a.json')).train_data == 'annotations/a.json'
+    assert recognise(config('annotations/a.json', wrapped=True)).train_data == (
+        'annotations/a.json')
+    assert recognise(config('a.json', indices=40)).train_data == 'a.json [first 40]'
+
+
+def test_other_labels_or_batch_are_other_rows():
+    runs = [run('r40_s0', config('ann_40.json'), 0.20), run('r40_s1', config('ann_40.json'), 0.22),
+            run('rall', config('ann.json'), 0.60), run('rall_b16', config('ann.json', 16), 0.62),
+            run('d40', config('ann_40.json', weights='d.pth'), 0.30)]
+    tables, unplaced = build_tables(runs, load_paper_results(PAPER), measured_only=True)
+    assert not unplaced and len(tables) == 1
+    rows = {(r.weights, r.train_data, r.total_batch): r for r in tables[0].our_rows}
+    assert set(rows) == {('random init', 'ann_40.json', 8), ('random init', 'ann.json', 8),
+                         ('random init', 'ann.json', 16), ('d.pth', 'ann_40.json', 8)}
+    pair = rows[('random init', 'ann_40.json', 8)]
+    assert pair.trials == 2 and [r.name for r in pair.runs] == ['r40_s0', 'r40_s1']
+    assert float(pair.mean['AP']) == 21.0
+    # the notes say what tells rows of the same weights apart, only where something does
+    assert 'trained on ann_40.json' in pair.notes
+    assert 'total batch 16' in rows[('random init', 'ann.json', 16)].notes
+    assert not any(n.startswith(('trained on', 'total batch'))
+                   for n in rows[('d.pth', 'ann_40.json', 8)].notes)
