@@ -45,6 +45,11 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='mixed precision training (CUDA only)')
     parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the config\'s lr linearly with the total batch (batch per process x '
+        'processes) from auto_scale_lr.base_batch_size: DetCo\'s 0.03 is for 256 images')
+    parser.add_argument(
         '--strict-data',
         action='store_true',
         help='stop at the first image file that cannot be loaded instead of skipping it '
@@ -121,6 +126,14 @@ def main() -> None:
 
     if args.strict_data:
         set_strict_data(cfg)
+
+    if args.auto_scale_lr:
+        scaling = cfg.get('auto_scale_lr')
+        if not isinstance(scaling, dict) or 'base_batch_size' not in scaling:
+            raise SystemExit('train.py: --auto-scale-lr needs auto_scale_lr.base_batch_size in '
+                             'the config (the total batch its lr is for, e.g. '
+                             '--cfg-options auto_scale_lr.base_batch_size=256)')
+        cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
         cfg.resume = True

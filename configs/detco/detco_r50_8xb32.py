@@ -13,11 +13,18 @@ _base_ = [
 optim_wrapper = dict(optimizer=dict(fused=True))
 
 # Stop at the first NaN/inf loss term before it is checkpointed; carry the main process's
-# random state through checkpoints, so that --resume continues exactly (detco_mm/engine/hooks).
-custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]
+# random state through checkpoints, so that --resume continues exactly; log the lr beside the
+# linear scaling rule's (0.03 x total batch / 256) and warn above 2x it (detco_mm/engine/hooks).
+custom_hooks = [
+    dict(type='NonFiniteLossHook'),
+    dict(type='RandomStateHook'),
+    dict(type='LinearScalingRuleHook', base_lr=0.03, base_batch_size=256),
+]
 
 # a checkpoint every epoch (an ImageNet epoch is ~5000 iterations), the latest 3 kept
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3))
 
-# lr 0.03 is for a total batch of 256; `--auto-scale-lr` style scaling uses this
-auto_scale_lr = dict(base_batch_size=256)
+# lr 0.03 is for a total batch of 256 (8 GPUs x 32). On another number of GPUs, keep it and
+# let MMEngine scale it linearly (lr x total batch / 256): tools/train.py --auto-scale-lr, or
+# --cfg-options auto_scale_lr.enable=True.
+auto_scale_lr = dict(enable=False, base_batch_size=256)

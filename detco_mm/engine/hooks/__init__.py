@@ -1,5 +1,7 @@
-"""Hooks that keep long runs safe: stop on a non-finite loss, resume RNG state."""
+"""Hooks that keep long runs safe: stop on a non-finite loss, resume RNG state, flag an lr far
+above the linear scaling rule."""
+from .lr_scaling_rule_hook import LinearScalingRuleHook
 from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .random_state_hook import RandomStateHook
 
-__all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'RandomStateHook']
+__all__ = ['LinearScalingRuleHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RandomStateHook']
