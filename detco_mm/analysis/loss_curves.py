@@ -1,27 +1,26 @@
-"""Plot every DetCo loss term per stage, and their sum, from a pre-training run's log.
+"""Every DetCo loss term per stage, and their sum, from a pre-training run's log, with the
+chance level of each term.
 
-Usage::
-
-    python tools/analysis/plot_loss_curves.py WORK_DIR [--out FILE.png] [--dpi N]
-
-WORK_DIR is the run's MMEngine work dir (``work_dirs/<config>``; every launch in it is read,
+``tools/analysis/plot_loss_curves.py WORK_DIR`` is the command line over this module. A work
+dir is the run's MMEngine work dir (``work_dirs/<config>``; every launch in it is read,
 ``<timestamp>/vis_data/scalars.json``, a resumed launch replacing the iterations it repeats) or
 one ``scalars.json`` file. The figure has one panel per stage (``res2`` ... ``res5``) with its
 terms (``g2g``, ``l2l``, ``l2g``, and ``g2l`` where the config enables it), as logged: each
 multiplied by its stage's weight (0.1, 0.4, 0.7, 1.0 in the paper), plus a panel with the
 total ``loss``, the DetCo objective. The x axis is the training iteration. The PNG is drawn
 with matplotlib's Agg canvas and carries no date, so the same log gives the same file.
-Default ``--out``: ``WORK_DIR/loss_curves.png``.
 
-It prints the last logged value of every term (``--quiet`` to skip).
+**Chance level.** Each term is an InfoNCE loss: a cross-entropy over one positive key and the K
+negative keys of its queue, weighted by its stage's ``w``. An encoder whose query tells the
+positive apart no better than a random guess scores ``w * ln(K + 1)`` (6.93 for w = 1,
+K = 1024). A term that ends near that line has learnt nothing; :func:`chance_levels` reads K
+and the weights from the run's dumped config and the plot draws each level as a dashed line.
 """
-import argparse
 import glob
 import json
-import os
+import math
 import os.path as osp
 import re
-import sys
 from typing import Dict, List, Optional, Tuple
 
 TERM = re.compile(r'^loss_(g2g|l2l|l2g|g2l)_(\w+)$')
@@ -91,11 +90,77 @@ def loss_curves(records: List[dict]) -> Dict[str, Curve]:
 
 
 def last_values(curves: Dict[str, Curve]) -> Dict[str, float]:
+    """The last logged value of every curve."""
     return {key: values[-1] for key, (steps, values) in curves.items() if values}
 
 
-def render_png(curves: Dict[str, Curve], title: str = '', dpi: int = 100) -> bytes:
-    """The figure as PNG bytes: one panel per stage and one for the total."""
+DEFAULT_LOSS_WEIGHTS = (0.1, 0.4, 0.7, 1.0)  # HierarchicalContrastiveHead's, res2..res5
+
+
+def dumped_config(path: str) -> Optional[str]:
+    """The newest launch's dumped config (``<ts>/vis_data/config.py``) of a work dir, or of the
+    launch a ``scalars.json`` belongs to; None when there is none."""
+    if osp.isfile(path):
+        candidate = osp.join(osp.dirname(path), 'config.py')
+        return candidate if osp.isfile(candidate) else None
+    files = sorted(glob.glob(osp.join(path, '*', 'vis_data', 'config.py')))
+    return files[-1] if files else None
+
+
+def chance_levels(curves: Dict[str, Curve], config: dict) -> Dict[str, float]:
+    """``w * ln(K + 1)`` for every term curve (and their sum for ``loss``), from a DetCo config.
+
+    Args:
+        curves: As :func:`loss_curves` returns them.
+        config: The run's config as a dict (``model.queue_len``, ``model.head.loss_weights``
+            and the stages the terms are named after).
+
+    Returns:
+        ``{curve key: chance level}``; empty when the config has no ``model.queue_len``.
+    """
+    model = config.get('model') if isinstance(config, dict) else None
+    queue_len = model.get('queue_len') if isinstance(model, dict) else None
+    if not isinstance(queue_len, int) or queue_len < 1:
+        return {}
+    head = model.get('head') if isinstance(model.get('head'), dict) else {}
+    weights = head.get('loss_weights', DEFAULT_LOSS_WEIGHTS)
+    stages: List[str] = []
+    for key in curves:
+        match = TERM.match(key)
+        if match and match.group(2) not in stages:
+            stages.append(match.group(2))
+    if not isinstance(weights, (list, tuple)) or len(weights) != len(stages):
+        return {}
+    per_stage = dict(zip(stages, (float(w) * math.log(queue_len + 1) for w in weights)))
+    levels = {}
+    for key in curves:
+        match = TERM.match(key)
+        if match:
+            levels[key] = per_stage[match.group(2)]
+    if levels and 'loss' in curves:
+        levels['loss'] = sum(levels.values())
+    return levels
+
+
+def read_chance_levels(path: str, curves: Dict[str, Curve]) -> Dict[str, float]:
+    """:func:`chance_levels` from the dumped config of the run at ``path`` (read with ``ast``,
+    never executed); empty when there is no readable config."""
+    from detco_mm.benchmark.config_reader import ConfigReadError, read_config
+    config_path = dumped_config(path)
+    if config_path is None:
+        return {}
+    try:
+        config, _ = read_config(config_path)
+    except ConfigReadError:
+        return {}
+    return chance_levels(curves, config)
+
+
+def render_png(curves: Dict[str, Curve], title: str = '', dpi: int = 100,
+               chance: Optional[Dict[str, float]] = None) -> bytes:
+    """The figure as PNG bytes: one panel per stage and one for the total; each curve's chance
+    level (``chance``, see :func:`chance_levels`) as a dashed line of its colour."""
+    chance = chance or {}
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -116,6 +181,9 @@ def render_png(curves: Dict[str, Curve], title: str = '', dpi: int = 100) -> byt
         if panel == 'total':
             steps, values = curves['loss']
             axes.plot(steps, values, color='black', linewidth=1.2, label='loss (sum)')
+            if 'loss' in chance:
+                axes.axhline(chance['loss'], color='black', linestyle='--', linewidth=0.8,
+                             label=f'chance {chance["loss"]:.2f}')
             axes.set_title('total: the DetCo objective')
         else:
             for t, term in enumerate(TERM_ORDER):
@@ -123,6 +191,12 @@ def render_png(curves: Dict[str, Curve], title: str = '', dpi: int = 100) -> byt
                 if key in curves:
                     steps, values = curves[key]
                     axes.plot(steps, values, color=f'C{t}', linewidth=1.0, label=key)
+                    if key in chance:
+                        axes.axhline(chance[key], color=f'C{t}', linestyle='--',
+                                     linewidth=0.8)
+            if any(k.endswith(f'_{panel}') for k in chance):
+                axes.plot([], [], color='grey', linestyle='--', linewidth=0.8,
+                          label='chance w ln(K+1)')
             axes.set_title(f'{panel} (weighted terms)')
         axes.set_xlabel('iteration')
         axes.grid(linewidth=0.3)
@@ -133,48 +207,3 @@ def render_png(curves: Dict[str, Curve], title: str = '', dpi: int = 100) -> byt
     buffer = io.BytesIO()
     figure.savefig(buffer, format='png', metadata={'Software': None})
     return buffer.getvalue()
-
-
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog='plot_loss_curves.py',
-        description='Every DetCo loss term per stage, and the total, from a pre-training log.')
-    parser.add_argument('work_dir', help='MMEngine work dir of the run, or a scalars.json file')
-    parser.add_argument('--out', help='PNG to write (default: WORK_DIR/loss_curves.png)')
-    parser.add_argument('--title', help='figure title (default: the work dir)')
-    parser.add_argument('--dpi', type=int, default=100)
-    parser.add_argument('--quiet', action='store_true', help='do not print the last values')
-    return parser.parse_args(argv)
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    out = args.out
-    if out is None:
-        base = args.work_dir if osp.isdir(args.work_dir) else osp.dirname(args.work_dir)
-        out = osp.join(base, 'loss_curves.png')
-    try:
-        records = read_training_records(args.work_dir)
-        curves = loss_curves(records)
-    except LossLogError as e:
-        print(f'plot_loss_curves.py: error: {e}', file=sys.stderr)
-        return 2
-    title = args.title if args.title is not None else (
-        f'DetCo pre-training losses: {osp.basename(osp.normpath(args.work_dir))}')
-    png = render_png(curves, title, args.dpi)
-    if osp.dirname(out):
-        os.makedirs(osp.dirname(out), exist_ok=True)
-    with open(out, 'wb') as f:
-        f.write(png)
-    if not args.quiet:
-        steps = curves['loss'][0]
-        print(f'last values (iteration {steps[-1]}):')
-        for key, value in last_values(curves).items():
-            print(f'  {key:<15} {value:.4f}')
-    print(f'plot_loss_curves.py: {len(curves)} curves, {len(records)} logged iterations -> {out}',
-          file=sys.stderr)
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

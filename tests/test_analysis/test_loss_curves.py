@@ -1,7 +1,9 @@
-"""tools/analysis/plot_loss_curves.py: every DetCo term per stage and the total, from MMEngine's
-vis_data/scalars.json (the real one of a DetCo run is plotted by tests/test_tools/test_demo.py)."""
-import importlib.util
+"""detco_mm.analysis.loss_curves and its CLI tools/analysis/plot_loss_curves.py: every DetCo
+term per stage and the total, from MMEngine's vis_data/scalars.json, with each term's chance
+level w ln(K + 1) from the dumped config (the real log of a DetCo run is plotted by
+tests/test_tools/test_demo.py)."""
 import json
+import math
 import os.path as osp
 import subprocess
 import sys
@@ -9,17 +11,11 @@ import sys
 import pytest
 
 from conftest import REPO_ROOT
+from detco_mm.analysis import loss_curves as tool
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'plot_loss_curves.py')
 STAGES = ('res2', 'res3', 'res4', 'res5')
 TERMS = ('g2g', 'l2l', 'l2g')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('plot_loss_curves', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def record(step, scale=1.0):
@@ -45,7 +41,6 @@ def write_launch(work_dir, stamp, records, extra_lines=()):
 
 
 def test_curves_over_resumed_launches(tmp_path):
-    tool = load_tool()
     work = tmp_path / 'detco_run'
     # the first launch died after step 30 (its last line half-written); the resumed launch
     # repeats step 30 and goes on; an evaluation record has no loss and is ignored
@@ -63,6 +58,27 @@ def test_curves_over_resumed_launches(tmp_path):
     assert last['loss'] == pytest.approx(record(40, 2.0)['loss'])
 
 
+def test_chance_levels_from_the_dumped_config(tmp_path):
+    work = tmp_path / 'detco_run'
+    write_launch(work, '20260101_000000', [record(s) for s in (10, 20)])
+    curves = tool.loss_curves(tool.read_training_records(str(work)))
+    assert tool.read_chance_levels(str(work), curves) == {}  # no config: no levels
+    (work / '20260101_000000' / 'vis_data' / 'config.py').write_text(
+        "model = dict(type='DetCo', queue_len=1024,\n"
+        "             head=dict(type='HierarchicalContrastiveHead',\n"
+        "                       loss_weights=(0.1, 0.4, 0.7, 1.0)))\n"
+        "import os\nos.system('touch pwned')\n")  # read with ast, never executed
+    levels = tool.read_chance_levels(str(work), curves)
+    assert levels['loss_l2l_res5'] == pytest.approx(math.log(1025))  # 6.93
+    assert levels['loss_g2g_res2'] == pytest.approx(0.1 * math.log(1025))
+    assert levels['loss'] == pytest.approx(3 * 2.2 * math.log(1025))
+    assert set(levels) == set(curves)
+    assert not (tmp_path / 'pwned').exists() and not osp.exists('pwned')
+    # weights that do not match the stages: no levels rather than wrong ones
+    mismatch = dict(model=dict(queue_len=64, head=dict(loss_weights=(1.0, ))))
+    assert tool.chance_levels(curves, mismatch) == {}
+
+
 def test_cli_writes_the_same_png_twice(tmp_path):
     work = tmp_path / 'detco_run'
     write_launch(work, '20260101_000000', [record(s) for s in range(10, 110, 10)])
@@ -73,7 +89,7 @@ def test_cli_writes_the_same_png_twice(tmp_path):
         assert result.returncode == 0, result.stderr
         outs.append((tmp_path / name).read_bytes())
     assert outs[0] == outs[1] and outs[0].startswith(b'\x89PNG')
-    assert 'last values (iteration 100):' in result.stdout
+    assert 'last values (iteration 100), chance level w ln(K+1):' in result.stdout
     assert f'loss_l2g_res5   {record(100)["loss_l2g_res5"]:.4f}' in result.stdout
     assert '13 curves, 10 logged iterations' in result.stderr
     # the default output goes into the work dir
