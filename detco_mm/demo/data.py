@@ -12,10 +12,10 @@ from typing import Callable, Dict, Tuple
 from .cache import build_cached
 from .crops import write_crops
 from .photos import load_photos, photos_digest
-from .scenes import SHAPES, write_scenes_coco
+from .cutouts import OBJECT_PHOTOS, write_cutout_scenes_coco
 
 #: Bump when a generator changes what it writes for the same settings.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class DemoDataSpec:
     det_val: int = 100
     det_size: Tuple[int, int] = (160, 160)  # (height, width)
     max_objects: int = 3
+    #: label budgets of the training split: ``instances_train2017_<N>.json`` (first N scenes)
+    det_budgets: Tuple[int, ...] = (40, 400)
     seed: int = 0
 
 
@@ -51,9 +53,11 @@ def prepare_demo_data(root: str, spec: DemoDataSpec = DemoDataSpec(),
     splits = {'train2017': spec.det_train, 'val2017': spec.det_val}
     build_cached(
         detection, dict(source, splits=splits, size=spec.det_size,
-                        max_objects=spec.max_objects, classes=SHAPES, seed=spec.seed + 1),
-        lambda d: write_scenes_coco(d, photos, splits, spec.det_size, spec.max_objects,
-                                    seed=spec.seed + 1),
+                        max_objects=spec.max_objects, classes=OBJECT_PHOTOS,
+                        budgets=list(spec.det_budgets), seed=spec.seed + 1),
+        lambda d: write_cutout_scenes_coco(d, photos, splits, spec.det_size, spec.max_objects,
+                                           seed=spec.seed + 1,
+                                           budgets={'train2017': spec.det_budgets}),
         log=log, what='detection scenes')
     return dict(pretrain=osp.join(pretrain, ''), detection=osp.join(detection, ''))
 

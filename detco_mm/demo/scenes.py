@@ -1,25 +1,19 @@
-"""Detection scenes with exactly known objects, and the demo's COCO-layout data set of them.
+"""Shapes with exactly known boxes and masks.
 
-:func:`draw_objects` draws filled shapes side by side, each in its own vertical strip, so that
-objects never overlap and each one's mask is exactly its filled polygon (the tests' tiny COCO /
-VOC / Cityscapes sets in ``tests/detection_data.py`` are made with it too).
-:func:`write_scenes_coco` puts such shapes on crops of real photographs, the class of each
-object being its shape (:data:`SHAPES`), and writes MMDetection's COCO layout:
-``<split>/<id>.jpg`` and ``annotations/instances_<split>.json`` (boxes and polygons).
+:func:`shape_polygon` gives the polygon of a rectangle, ellipse or triangle filling a box (the
+masks of the demo's cut-out objects, :mod:`.cutouts`); :func:`draw_objects` draws filled shapes
+side by side, each in its own vertical strip, so that objects never overlap and each one's mask
+is exactly its filled polygon (the tests' tiny COCO / VOC / Cityscapes sets in
+``tests/detection_data.py`` are made with it).
 """
-import json
-import os
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .crops import JPEG_QUALITY, random_crop_box
-
 Shape = Dict[str, object]
 
-#: The demo's object classes: the shape is what tells them apart (colours are random).
+#: The shapes :func:`shape_polygon` draws.
 SHAPES: Tuple[str, ...] = ('rectangle', 'ellipse', 'triangle')
 
 
@@ -85,50 +79,3 @@ def draw_objects(rng: np.random.RandomState, size: Tuple[int, int], num: int,
         bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         shapes.append(dict(kind=kind, polygon=poly, mask=mask, bbox=bbox))
     return img, shapes
-
-
-def photo_background(rng: np.random.RandomState, photo: np.ndarray,
-                     size: Tuple[int, int]) -> np.ndarray:
-    """A random crop (10-100 % of the area) of ``photo`` resized to ``size`` (height, width)."""
-    x, y, w, h = random_crop_box(rng, *photo.shape[:2], scale=(0.1, 1.0))
-    return cv2.resize(photo[y:y + h, x:x + w], (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def write_scenes_coco(root: str, photos: Dict[str, np.ndarray], splits: Dict[str, int],
-                      size: Tuple[int, int], max_objects: int = 3, seed: int = 0,
-                      classes: Sequence[str] = SHAPES) -> str:
-    """COCO layout under ``root``: per split ``splits[split]`` scenes of 1..``max_objects``
-    shapes of ``classes`` on crops of ``photos``. Returns ``root`` with a trailing slash."""
-    rng = np.random.RandomState(seed)
-    names = list(photos)
-    categories = [dict(id=i + 1, name=c, supercategory='shape') for i, c in enumerate(classes)]
-    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
-    ann_id = 1
-    for split, num_images in splits.items():
-        os.makedirs(osp.join(root, split), exist_ok=True)
-        images, annotations = [], []
-        for i in range(num_images):
-            background = photo_background(rng, photos[names[int(rng.randint(len(names)))]],
-                                          size)
-            num = int(rng.randint(1, max_objects + 1))
-            labels = [int(rng.randint(len(classes))) for _ in range(num)]
-            img, shapes = draw_objects(rng, size, num, background=background,
-                                       kinds=[classes[k] for k in labels], outline=1)
-            name = f'{i:012d}.jpg'
-            if not cv2.imwrite(osp.join(root, split, name), img,
-                               [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
-                raise OSError(f'cannot write {osp.join(root, split, name)}')
-            image_id = i + 1
-            images.append(dict(id=image_id, file_name=name, height=size[0], width=size[1]))
-            for label, shape in zip(labels, shapes):
-                x0, y0, x1, y1 = shape['bbox']
-                annotations.append(dict(
-                    id=ann_id, image_id=image_id, category_id=label + 1,
-                    bbox=[x0, y0, x1 - x0, y1 - y0], area=int(shape['mask'].sum()),
-                    segmentation=[shape['polygon'].reshape(-1).astype(float).tolist()],
-                    iscrowd=0))
-                ann_id += 1
-        with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
-            json.dump(dict(images=images, annotations=annotations, categories=categories), f,
-                      sort_keys=True)
-    return osp.join(root, '')

@@ -1,5 +1,6 @@
 """The demo data: scikit-image's bundled photographs -> pre-training crops (ImageNet layout) and
-detection scenes (COCO layout); deterministic to the byte, cached, refused when half-written."""
+detection scenes of objects cut from the photographs (COCO layout, with label-budget subsets);
+deterministic to the byte, cached, refused when half-written."""
 import hashlib
 import json
 import os
@@ -12,9 +13,10 @@ import pytest
 from detco_mm.demo import DemoDataError, DemoDataSpec, prepare_demo_data
 from detco_mm.demo.cache import MANIFEST
 from detco_mm.demo.photos import PHOTOS, load_photo
-from detco_mm.demo.scenes import SHAPES, write_scenes_coco
+from detco_mm.demo.cutouts import (BACKGROUND_PHOTOS, OBJECT_PHOTOS, paste_cutouts,
+                                   write_cutout_scenes_coco)
 
-TINY = DemoDataSpec(num_crops=30, crop_size=64, det_train=6, det_val=3)
+TINY = DemoDataSpec(num_crops=30, crop_size=64, det_train=6, det_val=3, det_budgets=(2, ))
 
 
 def digests(root):
@@ -59,7 +61,7 @@ def test_same_bytes_twice_and_layouts(tmp_path):
     for split, count in (('train2017', TINY.det_train), ('val2017', TINY.det_val)):
         with open(osp.join(a['detection'], 'annotations', f'instances_{split}.json')) as f:
             coco = json.load(f)
-        assert [c['name'] for c in coco['categories']] == list(SHAPES)
+        assert [c['name'] for c in coco['categories']] == list(OBJECT_PHOTOS)
         assert len(coco['images']) == count
         for image in coco['images']:
             img = cv2.imread(osp.join(a['detection'], split, image['file_name']))
@@ -67,7 +69,16 @@ def test_same_bytes_twice_and_layouts(tmp_path):
         for ann in coco['annotations']:
             x, y, w, h = ann['bbox']
             assert x >= 0 and y >= 0 and x + w <= TINY.det_size[1] and y + h <= TINY.det_size[0]
-            assert w >= 10 and h >= 10
+            assert w >= 8 and h >= 8
+
+    # a label budget: the first N training scenes and exactly their objects
+    with open(osp.join(a['detection'], 'annotations', 'instances_train2017.json')) as f:
+        full = json.load(f)
+    with open(osp.join(a['detection'], 'annotations', 'instances_train2017_2.json')) as f:
+        subset = json.load(f)
+    assert subset['images'] == full['images'][:2]
+    assert subset['annotations'] == [a for a in full['annotations'] if a['image_id'] <= 2]
+    assert subset['categories'] == full['categories']
 
 
 def test_second_call_uses_the_cache_and_half_written_is_refused(tmp_path):
@@ -89,23 +100,38 @@ def test_second_call_uses_the_cache_and_half_written_is_refused(tmp_path):
     assert osp.isdir(osp.join(root, 'detection', 'train2017'))  # left as it was
 
 
-def test_scene_classes_are_the_shapes(tmp_path):
-    """The class of an object is its shape (colours are random), so a detector can learn it:
-    rectangles have 4 polygon corners, triangles 3, ellipses many; the box is the polygon's."""
-    photos = {'cat': load_photo('cat'), 'coins': load_photo('coins')}
-    root = write_scenes_coco(str(tmp_path / 'scenes'), photos, {'train2017': 12}, (160, 160),
-                             max_objects=3, seed=3)
+def test_objects_are_cut_from_their_class_photo(tmp_path):
+    """The class of an object is the photograph its pixels come from (its outline is drawn
+    independently of the class): inside the mask the scene holds a resized crop of that photo,
+    outside it the background is untouched; boxes are the masks' extents."""
+    photos = {name: load_photo(name) for name in OBJECT_PHOTOS + BACKGROUND_PHOTOS}
+    rng = np.random.RandomState(5)
+    background = np.full((160, 160, 3), 7, np.uint8)
+    scene = background.copy()
+    placed = paste_cutouts(rng, scene, ['cat', 'rocket', 'cat'], photos)
+    assert [p['label'] for p in placed] == ['cat', 'rocket', 'cat']
+    union = np.zeros((160, 160), bool)
+    for p in placed:
+        mask = p['mask'] > 0
+        assert not (union & mask).any()  # objects never overlap
+        union |= mask
+        ys, xs = np.nonzero(mask)
+        assert p['bbox'] == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        inside = scene[mask].astype(float)
+        # the cut-out's colours are its photo's, not another class photo's
+        mean = inside.mean(0)
+        distances = {n: np.abs(photos[n].reshape(-1, 3).mean(0) - mean).sum()
+                     for n in OBJECT_PHOTOS}
+        assert inside.std() > 5
+        assert p['label'] in sorted(distances, key=distances.get)[:2], distances
+    assert (scene[~union] == 7).all()
+
+    root = write_cutout_scenes_coco(str(tmp_path / 'scenes'), photos, {'train2017': 12},
+                                    (160, 160), max_objects=3, seed=3, budgets={'train2017': [4]})
     with open(osp.join(root, 'annotations', 'instances_train2017.json')) as f:
         coco = json.load(f)
-    names = {c['id']: c['name'] for c in coco['categories']}
-    seen = set()
-    for ann in coco['annotations']:
-        polygon = np.array(ann['segmentation'][0]).reshape(-1, 2)
-        kind = names[ann['category_id']]
-        seen.add(kind)
-        corners = {'rectangle': 4, 'triangle': 3}.get(kind)
-        assert len(polygon) == corners if corners else len(polygon) > 8, kind
-        x, y, w, h = ann['bbox']
-        assert (x, y) == tuple(polygon.min(0)) and (x + w - 1, y + h - 1) == tuple(
-            polygon.max(0)), kind
-    assert seen == set(SHAPES)
+    labels = {a['category_id'] for a in coco['annotations']}
+    assert labels == {1, 2, 3, 4}  # every class occurs in a dozen scenes
+    with pytest.raises(ValueError, match='label budget 13 of train2017 is not in 1..12'):
+        write_cutout_scenes_coco(str(tmp_path / 'bad'), photos, {'train2017': 12}, (160, 160),
+                                 budgets={'train2017': [13]})
