@@ -21,7 +21,7 @@ import inspect
 import os
 import os.path as osp
 import re
-from typing import Any, Iterator, List, Optional, Set, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Set, Tuple
 
 from mmengine.registry import DefaultScope
 from mmselfsup.registry import MODELS
@@ -162,6 +162,8 @@ def check_train_config(cfg: Any, world_size: int = 1) -> None:
     Raises:
         ConfigError: For the first mistake found.
     """
+    check_config_keys(cfg)
+    check_model_shapes(cfg)
     check_queue_and_batch(cfg, world_size)
     check_data_paths(cfg)
 
@@ -219,6 +221,18 @@ def _resolve_class(type_value: Any) -> Optional[type]:
     return None
 
 
+def unknown_key_message(path: str, class_name: str, valid: Any) -> str:
+    """"config key PATH is not an argument of CLASS: did you mean ...?" with the valid keys."""
+    key = path.rsplit('.', 1)[-1]
+    valid = sorted(valid or ())
+    close = difflib.get_close_matches(key, valid, n=1)
+    parent = path.rsplit('.', 1)[0] if '.' in path else ''
+    hint = (f'did you mean {parent + "." if parent else ""}{close[0]}? ' if close else '')
+    listing = f'Valid keys of {class_name}: {", ".join(valid)}.' if valid else ''
+    return (f'config key {path} is not an argument of {class_name}: {hint}Fix or remove it '
+            f'(in the config or --cfg-options). {listing}').strip()
+
+
 def explain_unknown_key(cfg: Any, error: TypeError) -> Optional[str]:
     """A message naming the config key behind an "unexpected keyword argument" error."""
     match = _UNEXPECTED.search(str(error))
@@ -232,12 +246,7 @@ def explain_unknown_key(cfg: Any, error: TypeError) -> Optional[str]:
     path, owner = found[0]
     cls = _resolve_class(owner.get('type'))
     valid = sorted(accepted_arguments(cls) or ()) if cls is not None else []
-    close = difflib.get_close_matches(key, valid, n=1)
-    parent = path.rsplit('.', 1)[0] if '.' in path else ''
-    hint = (f'did you mean {parent + "." if parent else ""}{close[0]}? ' if close else '')
-    listing = f'Valid keys of {class_name}: {", ".join(valid)}.' if valid else ''
-    return (f'config key {path} is not an argument of {class_name}: {hint}Fix or remove it '
-            f'(in the config or --cfg-options). {listing}').strip()
+    return unknown_key_message(path, class_name, valid)
 
 
 @contextlib.contextmanager
@@ -250,3 +259,213 @@ def explain_config_errors(cfg: Any) -> Iterator[None]:
         if message is None:
             raise
         raise ConfigError(message) from e
+
+
+# ----------------------------------------------------------------------------- every section
+# Classes whose **kwargs go nowhere that accepts more keys: CheckpointHook hands its extra
+# keywords to Runner.save_checkpoint, whose arguments it already passes all by name, so a typo
+# there (``intervl=1``) surfaced only at the first save, an epoch into the run.
+_KWARGS_GO_NOWHERE = ('CheckpointHook', )
+
+
+def _named_arguments(cls: type) -> Set[str]:
+    names: Set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None or klass is object:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names - {'self'}
+
+
+def _registry_class(registry: Any, type_value: Any, scope: Optional[str]) -> Optional[type]:
+    if isinstance(type_value, type):
+        return type_value
+    if not isinstance(type_value, str):
+        return None
+    with DefaultScope.overwrite_default_scope(scope or 'mmselfsup'), \
+            contextlib.suppress(Exception):
+        cls = registry.get(type_value)
+        return cls if isinstance(cls, type) else None
+    return None
+
+
+def _check_keys(path: str, cfg: Any, cls: Optional[type], extra: Iterable[str] = (),
+                drop: Iterable[str] = ()) -> None:
+    """Every key of the dict ``cfg`` (at ``path``) is an argument of ``cls``."""
+    if cls is None or not isinstance(cfg, dict):
+        return
+    valid = accepted_arguments(cls)
+    if valid is None and cls.__name__ in _KWARGS_GO_NOWHERE:
+        valid = _named_arguments(cls)
+    if valid is None:  # open **kwargs: the class decides
+        return
+    valid = (set(valid) | set(extra)) - set(drop)
+    for key in cfg:
+        if key in ('type', '_scope_') or key in valid:
+            continue
+        raise ConfigError(unknown_key_message(f'{path}.{key}', cls.__name__, valid))
+
+
+def _check_typed(path: str, cfg: Any, registry: Any, scope: Optional[str] = None,
+                 extra: Iterable[str] = (), drop: Iterable[str] = ()) -> Optional[type]:
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        return None
+    scope = cfg.get('_scope_', scope)
+    cls = _registry_class(registry, cfg['type'], scope)
+    _check_keys(path, cfg, cls, extra, drop)
+    return cls
+
+
+def _check_model(path: str, cfg: Any, scope: Optional[str]) -> None:
+    from mmengine.registry import MODELS as ENGINE_MODELS  # noqa: F401  (parent of MODELS)
+    cls = _check_typed(path, cfg, MODELS, scope)
+    if cls is None:
+        return
+    for key, value in cfg.items():
+        if isinstance(value, dict) and 'type' in value and not key.endswith('_cfg'):
+            _check_model(f'{path}.{key}', value, value.get('_scope_', scope))
+
+
+def _check_pipeline(path: str, pipeline: Any, scope: Optional[str]) -> None:
+    from mmselfsup.registry import TRANSFORMS
+    for i, transform in enumerate(pipeline if isinstance(pipeline, (list, tuple)) else []):
+        if isinstance(transform, (list, tuple)):
+            _check_pipeline(f'{path}.{i}', transform, scope)
+        elif isinstance(transform, dict):
+            _check_typed(f'{path}.{i}', transform, TRANSFORMS, scope)
+            if 'transforms' in transform:
+                _check_pipeline(f'{path}.{i}.transforms', transform['transforms'], scope)
+
+
+def _check_dataset(path: str, cfg: Any, scope: Optional[str]) -> None:
+    from mmselfsup.registry import DATASETS
+    _check_typed(path, cfg, DATASETS, scope)
+    if not isinstance(cfg, dict):
+        return
+    _check_pipeline(f'{path}.pipeline', cfg.get('pipeline'), scope)
+    if isinstance(cfg.get('dataset'), dict):
+        _check_dataset(f'{path}.dataset', cfg['dataset'], scope)
+    for i, inner in enumerate(cfg.get('datasets') or []):
+        _check_dataset(f'{path}.datasets.{i}', inner, scope)
+
+
+def check_config_keys(cfg: Any) -> None:
+    """Every key of every config section that is built into a class is an argument of it.
+
+    Covers ``model`` (and its backbone, neck, head, data preprocessor, losses, ...),
+    ``train_dataloader`` (the DataLoader's own keys, dataset, its pipeline, sampler),
+    ``optim_wrapper`` and its ``optimizer``, ``param_scheduler``, ``default_hooks``,
+    ``custom_hooks`` and ``train_cfg``. Classes that take open ``**kwargs`` are left to
+    themselves, except those whose extra keywords go nowhere (``CheckpointHook``).
+
+    Raises:
+        ConfigError: "config key PATH is not an argument of CLASS: did you mean ...?".
+    """
+    import torch.utils.data
+    from mmengine.registry import (LOOPS, OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS)
+    from mmselfsup.registry import DATA_SAMPLERS, HOOKS
+    scope = cfg.get('default_scope') or 'mmselfsup'
+
+    _check_model('model', cfg.get('model'), scope)
+
+    loader = cfg.get('train_dataloader')
+    if isinstance(loader, dict):
+        _check_keys('train_dataloader', loader, torch.utils.data.DataLoader,
+                    extra=('num_batch_per_epoch', ), drop=('generator', ))
+        _check_dataset('train_dataloader.dataset', loader.get('dataset'), scope)
+        _check_typed('train_dataloader.sampler', loader.get('sampler'), DATA_SAMPLERS, scope,
+                     drop=('dataset', ))
+        _check_typed('train_dataloader.batch_sampler', loader.get('batch_sampler'),
+                     DATA_SAMPLERS, scope, drop=('sampler', 'batch_size'))
+
+    wrapper = cfg.get('optim_wrapper')
+    if isinstance(wrapper, dict) and 'optimizer' in wrapper:
+        cls = _registry_class(OPTIM_WRAPPERS, wrapper.get('type', 'OptimWrapper'), scope)
+        _check_keys('optim_wrapper', wrapper, cls, extra=('constructor', 'paramwise_cfg'))
+        _check_typed('optim_wrapper.optimizer', wrapper['optimizer'], OPTIMIZERS, scope,
+                     drop=('params', ))
+
+    schedulers = cfg.get('param_scheduler')
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for i, scheduler in enumerate(schedulers if isinstance(schedulers, list) else []):
+        key = 'param_scheduler' if isinstance(cfg.get('param_scheduler'), dict) else \
+            f'param_scheduler.{i}'
+        _check_typed(key, scheduler, PARAM_SCHEDULERS, scope,
+                     extra=('convert_to_iter_based', ), drop=('optimizer', ))
+
+    for name, hook in (cfg.get('default_hooks') or {}).items():
+        _check_typed(f'default_hooks.{name}', hook, HOOKS, scope)
+    for i, hook in enumerate(cfg.get('custom_hooks') or []):
+        _check_typed(f'custom_hooks.{i}', hook, HOOKS, scope)
+
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, dict):
+        if 'type' in train_cfg:
+            _check_typed('train_cfg', train_cfg, LOOPS, scope, drop=('runner', 'dataloader'))
+        else:
+            from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+            cls = EpochBasedTrainLoop if train_cfg.get('by_epoch', True) else \
+                IterBasedTrainLoop
+            _check_keys('train_cfg', train_cfg, cls, extra=('by_epoch', ),
+                        drop=('runner', 'dataloader'))
+
+
+# ----------------------------------------------------------------------------- shapes
+def resnet_stage_channels(depth: int) -> Optional[Tuple[int, ...]]:
+    """Output channels of MMSelfSup's ResNet by ``out_indices`` position (0 = stem, 1..4)."""
+    expansion = {18: 1, 34: 1, 50: 4, 101: 4, 152: 4}.get(depth)
+    if expansion is None:
+        return None
+    return (64, ) + tuple(64 * 2**i * expansion for i in range(4))
+
+
+def check_model_shapes(cfg: Any) -> None:
+    """Cheap shape checks of a DetCo model config, before anything is built.
+
+    - ``model.backbone.out_indices`` are stages of the ResNet (0 = stem, 1..4 = res2..res5);
+    - ``model.neck.in_channels`` are the channels of exactly those stages for
+      ``model.backbone.depth``;
+    - ``model.feat_dim`` (the width of the queues) equals ``model.neck.out_channels``.
+
+    Raises:
+        ConfigError: naming the keys and the values that fit.
+    """
+    model = cfg.get('model') or {}
+    if not isinstance(model, dict):
+        return
+    backbone, neck = model.get('backbone') or {}, model.get('neck') or {}
+    neck_type = _type_name(neck.get('type', '')) if isinstance(neck, dict) else ''
+    if neck_type == 'DetCoNeck':
+        out, feat = neck.get('out_channels', 128), model.get('feat_dim')
+        if isinstance(out, int) and isinstance(feat, int) and out != feat:
+            raise ConfigError(
+                f'model.feat_dim={feat} but model.neck.out_channels={out}: the queues hold '
+                f'feat_dim-wide keys of the neck\'s embeddings. Set both to the same value '
+                f'(e.g. model.feat_dim={out}).')
+    if not isinstance(backbone, dict) or _type_name(backbone.get('type', '')) != 'ResNet':
+        return
+    depth, indices = backbone.get('depth'), backbone.get('out_indices')
+    channels = resnet_stage_channels(depth) if isinstance(depth, int) else None
+    if channels is None or backbone.get('num_stages', 4) != 4 or \
+            not isinstance(indices, (list, tuple)):
+        return
+    bad = [i for i in indices if not isinstance(i, int) or not 0 <= i <= 4]
+    if bad:
+        raise ConfigError(
+            f'model.backbone.out_indices={list(indices)}: {bad} not a stage of MMSelfSup\'s '
+            f'ResNet, which numbers them 0 (stem) and 1..4 (res2..res5; mmdet numbers res2..res5 '
+            f'0..3). DetCo uses res2..res5: model.backbone.out_indices=[1, 2, 3, 4].')
+    expected = tuple(channels[i] for i in indices)
+    in_channels = neck.get('in_channels') if neck_type == 'DetCoNeck' else None
+    if isinstance(in_channels, int):
+        in_channels = (in_channels, )
+    if isinstance(in_channels, (list, tuple)) and tuple(in_channels) != expected:
+        raise ConfigError(
+            f'model.neck.in_channels={tuple(in_channels)} does not match the stages '
+            f'model.backbone.out_indices={list(indices)} of a ResNet-{depth} '
+            f'(model.backbone.depth={depth}), whose channels are {expected}. Set '
+            f'model.neck.in_channels={list(expected)}, or change model.backbone.depth / '
+            f'out_indices.')

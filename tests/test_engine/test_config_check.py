@@ -61,3 +61,87 @@ def test_unrelated_type_errors_are_left_alone():
     assert explain_unknown_key(cfg, TypeError('unsupported operand')) is None
     assert explain_unknown_key(cfg, TypeError(
         "DetCo.__init__() got an unexpected keyword argument 'not_in_cfg'")) is None
+
+
+# ----------------------------------------------------------------------------- issue 13.5
+def _tiny(**options):
+    import os.path as osp
+    from conftest import TEST_CONFIGS
+    cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
+    cfg.merge_from_dict(options)
+    return cfg
+
+
+@pytest.mark.parametrize('option,message', [
+    ('default_hooks.checkpoint.intervl', 'config key default_hooks.checkpoint.intervl is not an '
+     'argument of CheckpointHook: did you mean default_hooks.checkpoint.interval?'),
+    ('optim_wrapper.optimizer.momentun', 'config key optim_wrapper.optimizer.momentun is not an '
+     'argument of SGD: did you mean optim_wrapper.optimizer.momentum?'),
+    ('optim_wrapper.clip_gard', 'config key optim_wrapper.clip_gard is not an argument of '
+     'OptimWrapper: did you mean optim_wrapper.clip_grad?'),
+    ('train_dataloader.batch_szie', 'config key train_dataloader.batch_szie is not an argument '
+     'of DataLoader: did you mean train_dataloader.batch_size?'),
+    ('param_scheduler.0.T_maxx', 'config key param_scheduler.0.T_maxx is not an argument of '
+     'CosineAnnealingLR: did you mean param_scheduler.0.T_max?'),
+    ('train_dataloader.sampler.shufle', 'config key train_dataloader.sampler.shufle is not an '
+     'argument of ResumableSampler: did you mean train_dataloader.sampler.shuffle?'),
+    ('train_dataloader.dataset.ann_fille', 'config key train_dataloader.dataset.ann_fille is '
+     'not an argument of ImageFolderDataset: did you mean train_dataloader.dataset.ann_file?'),
+    ('train_dataloader.dataset.pipeline.1.strictt', 'config key train_dataloader.dataset.'
+     'pipeline.1.strictt is not an argument of RobustLoadImageFromFile: did you mean '
+     'train_dataloader.dataset.pipeline.1.strict?'),
+    ('model.neck.hid_channel', 'config key model.neck.hid_channel is not an argument of '
+     'DetCoNeck: did you mean model.neck.hid_channels?'),
+    ('model.head.temprature', 'config key model.head.temprature is not an argument of '
+     'HierarchicalContrastiveHead: did you mean model.head.temperature?'),
+    ('train_cfg.max_epoch', 'config key train_cfg.max_epoch is not an argument of '
+     'EpochBasedTrainLoop: did you mean train_cfg.max_epochs?'),
+])
+def test_every_built_section_is_checked_with_key_path_and_suggestion(option, message):
+    """Before: ``intervl`` failed at the first save, an epoch in; the others as raw
+    TypeErrors without the key path."""
+    if option.startswith('param_scheduler.0.'):
+        cfg = _tiny()
+        cfg.param_scheduler[0][option.rsplit('.', 1)[1]] = 2
+    elif option.startswith('train_dataloader.dataset.pipeline.1.'):
+        cfg = _tiny()
+        cfg.train_dataloader.dataset.pipeline[1]['strictt'] = True
+    else:
+        cfg = _tiny(**{option: 1})
+    with pytest.raises(ConfigError) as error:
+        check_train_config(cfg)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+@pytest.mark.parametrize('options,message', [
+    (dict(model=dict(backbone=dict(depth=50))),
+     'model.neck.in_channels=(64, 128, 256, 512) does not match the stages '
+     'model.backbone.out_indices=[1, 2, 3, 4] of a ResNet-50 (model.backbone.depth=50), whose '
+     'channels are (256, 512, 1024, 2048). Set model.neck.in_channels=[256, 512, 1024, 2048]'),
+    (dict(model=dict(backbone=dict(out_indices=[0, 1, 2, 3]))),
+     'model.neck.in_channels=(64, 128, 256, 512) does not match the stages '
+     'model.backbone.out_indices=[0, 1, 2, 3] of a ResNet-18'),
+    (dict(model=dict(backbone=dict(out_indices=[1, 2, 3, 5]))),
+     "model.backbone.out_indices=[1, 2, 3, 5]: [5] not a stage of MMSelfSup's ResNet"),
+    (dict(model=dict(feat_dim=128)),
+     'model.feat_dim=128 but model.neck.out_channels=16'),
+])
+def test_shape_mistakes_name_the_config_keys(options, message):
+    """Before: shape errors in the first forward that named no config key."""
+    with pytest.raises(ConfigError) as error:
+        check_train_config(_tiny(**options))
+    assert message in str(error.value)
+
+
+def test_shipped_configs_pass_the_key_and_shape_checks():
+    import glob
+    import os.path as osp
+    from conftest import REPO_ROOT, TEST_CONFIGS
+    from detco_mm.engine.config_check import check_config_keys, check_model_shapes
+    paths = glob.glob(osp.join(REPO_ROOT, 'configs', 'detco', '*.py')) + glob.glob(
+        osp.join(TEST_CONFIGS, '*.py'))
+    assert len(paths) >= 6
+    for path in paths:
+        cfg = Config.fromfile(path)
+        check_config_keys(cfg)
+        check_model_shapes(cfg)
