@@ -19,14 +19,25 @@ instead
   must use every image. ``tools/train.py --strict-data`` sets it on every loader of the
   training pipeline.
 
+- refuses images with more than ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`,
+  about 89.5 million, Pillow's own limit: e.g. 9459 x 9459) from the file's header, before
+  anything is decoded: a 760 KB PNG of 16000 x 16000 pixels decodes to 768 MB (1.5 GB during
+  decoding) and takes seconds, and a few of them in parallel DataLoader workers get the run
+  OOM-killed. Such a file is skipped with a warning naming its size (``strict=True``: a
+  :class:`BadImageError`). Raise ``max_pixels`` for really large photographs, or set it to
+  None to switch the check off (OpenCV's own limit of 2^30 pixels remains).
+
 Truncated JPEGs are detected explicitly: depending on its version, OpenCV returns either
 nothing or a partly grey image for them. A JPEG that does not end with its end-of-image marker
 is fully decoded by Pillow, which raises for a truncated file and accepts trailing bytes after
 a complete image (some cameras append them); complete files, the common case, cost nothing
 extra.
 """
+import contextlib
 import io
 import logging
+import re
+import warnings
 from typing import Optional, Tuple
 
 import cv2
@@ -41,6 +52,47 @@ from PIL import Image, ImageOps
 
 _JPEG_SOI = b'\xff\xd8'
 _JPEG_EOI = b'\xff\xd9'
+
+
+DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS: ~ 1 GB of RGBA
+
+
+def header_pixels(data: bytes) -> Optional[Tuple[int, str]]:
+    """``(pixels, 'W x H')`` of an image from its header only, or None if unknown.
+
+    Pillow's ``Image.open`` reads the header and decodes nothing. Above twice its own limit it
+    refuses with ``DecompressionBombError``, whose message holds the pixel count.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+    except Image.DecompressionBombError as e:
+        size = _plugin_size(data)
+        if size is not None:
+            return size[0] * size[1], f'{size[0]} x {size[1]}'
+        match = re.search(r'\((\d+) pixels\)', str(e))
+        return (int(match.group(1)), f'{int(match.group(1))} pixels') if match else None
+    except Exception:  # noqa: BLE001  (not recognised by Pillow: OpenCV decides)
+        return None
+    return width * height, f'{width} x {height}'
+
+
+def _plugin_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """(width, height) from Pillow's format plugins directly, without ``Image.open``'s
+    decompression-bomb refusal (which hides the size); None if no plugin reads the header."""
+    try:
+        Image.init()
+        for fmt in Image.ID:
+            factory, accept = Image.OPEN[fmt]
+            if accept is not None and not accept(data[:16]):
+                continue
+            with contextlib.suppress(Exception):
+                return factory(io.BytesIO(data), '').size
+    except Exception:  # noqa: BLE001  (Pillow internals changed: fall back to the pixel count)
+        return None
+    return None
 
 
 class BadImageError(ValueError):
@@ -108,6 +160,9 @@ class RobustLoadImageFromFile(BaseTransform):
             of skipping it. Defaults to False.
         to_float32 (bool): Return a float32 image. Defaults to False.
         backend_args (dict, optional): MMEngine file backend arguments. Defaults to None.
+        max_pixels (int, optional): Skip (strict: refuse) images with more pixels than this,
+            read from the file header before decoding. Defaults to
+            :data:`DEFAULT_MAX_PIXELS` (89,478,485, Pillow's limit); None disables the check.
 
     Returns (from :meth:`transform`):
         dict or None: The results with the image, or None for a skipped file, which makes
@@ -117,7 +172,12 @@ class RobustLoadImageFromFile(BaseTransform):
     def __init__(self,
                  strict: bool = False,
                  to_float32: bool = False,
-                 backend_args: Optional[dict] = None) -> None:
+                 backend_args: Optional[dict] = None,
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> None:
+        if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels <= 0):
+            raise ValueError(f'RobustLoadImageFromFile: max_pixels must be a positive int or '
+                             f'None, got {max_pixels!r}')
+        self.max_pixels = max_pixels
         self.strict = strict
         self.to_float32 = to_float32
         self.backend_args = backend_args
@@ -130,7 +190,7 @@ class RobustLoadImageFromFile(BaseTransform):
         except Exception as e:  # noqa: BLE001  (missing, unreadable, I/O error)
             img, reason = None, f'{type(e).__name__}: {e}'
         else:
-            img, reason = decode_image(data)
+            img, reason = self._too_large(data) or decode_image(data)
         if img is None:
             return self._skip(filename, reason)
         if self.to_float32:
@@ -139,6 +199,18 @@ class RobustLoadImageFromFile(BaseTransform):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+    def _too_large(self, data: bytes) -> Optional[Tuple[None, str]]:
+        """``(None, reason)`` for an image above ``max_pixels``, from its header; else None."""
+        if self.max_pixels is None:
+            return None
+        size = header_pixels(data)
+        if size is None or size[0] <= self.max_pixels:
+            return None
+        return None, (f'image too large: {size[1]} = {size[0] / 1e6:.1f} Mpx, more than '
+                      f'max_pixels={self.max_pixels} ({self.max_pixels / 1e6:.1f} Mpx; not '
+                      f'decoded). Downscale the file, or raise max_pixels of '
+                      f'RobustLoadImageFromFile in train_dataloader.dataset.pipeline')
 
     def _skip(self, filename: str, reason: str) -> None:
         if self.strict:
@@ -161,4 +233,5 @@ class RobustLoadImageFromFile(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(strict={self.strict}, '
-                f'to_float32={self.to_float32}, backend_args={self.backend_args})')
+                f'to_float32={self.to_float32}, backend_args={self.backend_args}, '
+                f'max_pixels={self.max_pixels})')

@@ -199,3 +199,52 @@ def test_strict_dataset_stops_naming_the_file(image_folder, tmp_path):
     with pytest.raises(BadImageError, match=f'cannot load image {root / "train" / "empty.jpg"}'
                        ': empty file'):
         next(iter(loader))
+
+
+# ----------------------------------------------------------------------------- issue 13.7
+def _png_bomb(path, width=16000, height=16000):
+    """A valid 1-bit grayscale PNG of ``width x height`` black pixels: ~30 KB on disk, 768 MB
+    as the 3-channel image a loader would decode it to."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return (struct.pack('>I', len(payload)) + kind + payload +
+                struct.pack('>I', zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    row = b'\x00' * (1 + (width + 7) // 8)  # filter byte + packed bits
+    compressor = zlib.compressobj(9)
+    idat = b''.join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height,
+                                                                 1, 0, 0, 0, 0)) +
+                chunk(b'IDAT', idat) + chunk(b'IEND', b''))
+
+
+def test_pixel_limit_is_checked_from_the_header_before_decoding(tmp_path, caplog):
+    import time
+    path = str(tmp_path / 'bomb.png')
+    _png_bomb(path)
+    assert osp.getsize(path) < 200_000
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(caplog.handler)  # MMLogger does not propagate to the root logger
+    start = time.monotonic()
+    try:
+        assert RobustLoadImageFromFile()(dict(img_path=path)) is None
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert time.monotonic() - start < 5  # decoding it takes seconds and 1.5 GB
+    assert (f'skipped {path}: image too large: 16000 x 16000 = 256.0 Mpx, more than '
+            f'max_pixels=89478485') in caplog.text
+    with pytest.raises(BadImageError, match='image too large: 16000 x 16000'):
+        RobustLoadImageFromFile(strict=True)(dict(img_path=path))
+
+
+def test_pixel_limit_is_configurable(tmp_path):
+    path = str(tmp_path / 'photo.png')
+    cv2.imwrite(path, np.full((48, 64, 3), 200, np.uint8))
+    assert RobustLoadImageFromFile()(dict(img_path=path))['img'].shape == (48, 64, 3)
+    assert RobustLoadImageFromFile(max_pixels=3000)(dict(img_path=path)) is None
+    assert RobustLoadImageFromFile(max_pixels=None)(dict(img_path=path)) is not None
+    with pytest.raises(ValueError, match='max_pixels must be a positive int or None'):
+        RobustLoadImageFromFile(max_pixels=0)
