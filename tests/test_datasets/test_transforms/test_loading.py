@@ -215,10 +215,10 @@ def _png_bomb(path, width=16000, height=16000):
     row = b'\x00' * (1 + (width + 7) // 8)  # filter byte + packed bits
     compressor = zlib.compressobj(9)
     idat = b''.join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack('>IIBBBBB', width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
     with open(path, 'wb') as f:
-        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height,
-                                                                 1, 0, 0, 0, 0)) +
-                chunk(b'IDAT', idat) + chunk(b'IEND', b''))
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) + chunk(b'IDAT', idat) +
+                chunk(b'IEND', b''))
 
 
 def test_pixel_limit_is_checked_from_the_header_before_decoding(tmp_path, caplog):
