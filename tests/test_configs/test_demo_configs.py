@@ -1,25 +1,20 @@
-"""The `make demo` configs: the flagship pre-training and the RetinaNet fine-tuning shrunk for
-2 CPU cores, consistent with each other and with tools/demo.py, and with no device in them.
-(tests/test_tools/test_demo.py runs them end to end.)"""
-import importlib.util
+"""The `make demo` configs: the flagship pre-training, MoCo v2 on the same terms and the
+RetinaNet fine-tuning shrunk for 2 CPU cores, consistent with each other and with
+detco_mm.demo, and with no device in them. (tests/test_tools/test_demo.py runs them end to
+end.)"""
 import os.path as osp
 
 from mmengine.config import Config
 
 from conftest import REPO_ROOT
 from detco_mm.demo import DemoDataSpec
-from detco_mm.demo.scenes import SHAPES
+from detco_mm.demo.cutouts import OBJECT_PHOTOS
+from detco_mm.demo.end_to_end import PRESETS
+from detco_mm.demo.experiment import METHODS
 
 PRETRAIN = osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r18_demo.py')
+MOCOV2 = osp.join(REPO_ROOT, 'configs', 'detco', 'mocov2_r18_demo.py')
 FINETUNE = osp.join(REPO_ROOT, 'configs', 'finetune', 'retinanet_detco_demo.py')
-
-
-def load_demo_tool():
-    spec = importlib.util.spec_from_file_location('demo_tool',
-                                                  osp.join(REPO_ROOT, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def types(pipeline):
@@ -38,7 +33,8 @@ def test_pretraining_is_the_flagship_shrunk():
     assert model.type == 'DetCo' and model.backbone.depth == 18
     assert tuple(model.neck.in_channels) == (64, 128, 256, 512)
     assert model.head == flagship.model.head  # the same loss: terms, weights, temperature
-    assert (model.feat_dim, model.momentum) == (128, 0.999)
+    # a 100-iteration EMA horizon for a 400-iteration run (the flagship's 0.999: 1000)
+    assert (model.feat_dim, model.momentum) == (128, 0.99)
     loader = demo.train_dataloader
     assert model.queue_len % loader.batch_size == 0 and loader.drop_last
     assert types(loader.dataset.pipeline) == types(flagship.train_dataloader.dataset.pipeline)
@@ -51,14 +47,39 @@ def test_pretraining_is_the_flagship_shrunk():
     iterations = DemoDataSpec().num_crops // loader.batch_size * demo.train_cfg.max_epochs
     assert 300 <= iterations <= 600
     assert demo.param_scheduler[0].T_max == demo.train_cfg.max_epochs
+    # the lr is the flagship's 0.03 for 256 images, scaled by MMEngine to the batch of 32
+    assert demo.optim_wrapper.optimizer.lr == flagship.optim_wrapper.optimizer.lr == 0.03
+    assert demo.auto_scale_lr == dict(enable=True, base_batch_size=256)
+    assert flagship.auto_scale_lr == dict(enable=False, base_batch_size=256)
+
+
+def test_mocov2_baseline_is_trained_like_detco():
+    """Only the model differs: same data, global views, batch, queue, momentum, optimizer,
+    lr rule, schedule, hooks and seed."""
+    detco, moco = Config.fromfile(PRETRAIN), Config.fromfile(MOCOV2)
+    assert moco.model.type == 'MoCo' and moco.model.backbone.depth == 18
+    assert (moco.model.queue_len, moco.model.momentum, moco.model.feat_dim) == (
+        detco.model.queue_len, detco.model.momentum, detco.model.feat_dim)
+    assert moco.model.head.temperature == detco.model.head.temperature == 0.2
+    for key in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'auto_scale_lr',
+                'custom_hooks', 'randomness', 'default_hooks'):
+        assert moco[key] == detco[key], key
+    ml, dl = moco.train_dataloader, detco.train_dataloader
+    assert {k: v for k, v in ml.items() if k != 'dataset'} == {
+        k: v for k, v in dl.items() if k != 'dataset'}
+    assert ml.dataset.data_root == dl.dataset.data_root
+    moco_views, detco_views = ml.dataset.pipeline[2], dl.dataset.pipeline[2]
+    assert moco_views.num_views == 2 and moco_views.transforms == [detco_views.transforms[0]]
+    assert moco.model.data_preprocessor.mean == detco.model.data_preprocessor.mean
+    assert [m.config for m in METHODS.values()] == ['configs/detco/mocov2_r18_demo.py',
+                                                    'configs/detco/detco_r18_demo.py']
 
 
 def test_finetuning_starts_from_the_demo_export():
     cfg = Config.fromfile(FINETUNE)
-    demo = load_demo_tool()
     assert cfg.runner_type == 'DetCoFinetuneRunner'
     # what `mim train mmdet configs/finetune/retinanet_detco_demo.py` uses after `make demo`
-    assert cfg.pretrained == f'work_dirs/demo/{demo.PRETRAIN_NAME}/backbone_mmdet.pth'
+    assert cfg.pretrained == 'work_dirs/demo/detco_r18_demo/backbone_mmdet.pth'
     assert cfg.data_root == 'data/demo/detection/'
     backbone = cfg.model.backbone
     assert (backbone.depth, backbone.frozen_stages, backbone.norm_eval) == (18, -1, False)
@@ -67,11 +88,15 @@ def test_finetuning_starts_from_the_demo_export():
         assert {k: v for k, v in part.norm_cfg.items() if k != '_scope_'} == dict(
             type='BN', requires_grad=True)
     assert cfg.model.neck.in_channels == [64, 128, 256, 512]
-    assert cfg.model.bbox_head.num_classes == len(SHAPES)
+    assert cfg.model.bbox_head.num_classes == len(OBJECT_PHOTOS)
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
         assert loader.dataset.type == 'CocoDataset'
         assert loader.dataset.data_root == cfg.data_root
-        assert tuple(loader.dataset.metainfo['classes']) == SHAPES
+        assert tuple(loader.dataset.metainfo['classes']) == OBJECT_PHOTOS
+    # the demo's label budget: 40 of the 400 training scenes
+    assert cfg.train_dataloader.dataset.ann_file == PRESETS['full'].train_ann_file == (
+        'annotations/instances_train2017_40.json')
+    assert 40 in DemoDataSpec().det_budgets
     assert cfg.val_evaluator.ann_file == cfg.data_root + 'annotations/instances_val2017.json'
     assert cfg.val_evaluator.metric == 'bbox'
     loop = cfg.train_cfg
@@ -81,7 +106,7 @@ def test_finetuning_starts_from_the_demo_export():
 
 
 def test_no_device_in_the_demo_configs():
-    for path in (PRETRAIN, FINETUNE):
+    for path in (PRETRAIN, MOCOV2, FINETUNE):
         with open(path) as f:
             code = '\n'.join(line.split('#')[0] for line in f)
         assert 'cuda' not in code and 'cpu' not in code and 'device' not in code, path
@@ -89,11 +114,11 @@ def test_no_device_in_the_demo_configs():
 
 def test_tiny_preset_only_shrinks_counts():
     """The test suite's --tiny runs the same configs: only counts, iterations and logging."""
-    demo = load_demo_tool()
-    full, tiny = demo.PRESETS['full'], demo.PRESETS['tiny']
+    full, tiny = PRESETS['full'], PRESETS['tiny']
     assert full.pretrain == [] and full.finetune == [] and full.data == DemoDataSpec()
     assert (tiny.data.crop_size, tiny.data.det_size) == (full.data.crop_size,
                                                          full.data.det_size)
+    assert tiny.train_ann_file.endswith(f'_{tiny.data.det_budgets[0]}.json')
     allowed = ('train_dataloader.batch_size', 'model.queue_len', 'train_cfg.',
                'default_hooks.', 'param_scheduler.', 'model.test_cfg.score_thr')
     for option in tiny.pretrain + tiny.finetune:

@@ -1,7 +1,8 @@
 """tools/demo.py (`make demo`): the same path with tiny sizes (`--tiny`: a few dozen images and
-iterations, the configs' image sizes), through every step: demo data, DetCo pre-training with
-tools/train.py, backbone export, RetinaNet fine-tuning with `mim train mmdet` and COCO
-evaluation, benchmark table, loss-curve PNG, summary."""
+iterations, the configs' image sizes), through every step: demo data, DetCo and MoCo v2
+pre-training with tools/train.py, backbone export, RetinaNet fine-tuning with `mim train mmdet`
+from random init, MoCo v2 and DetCo with COCO evaluation, benchmark table, comparison and
+verdict, loss-curve PNG with chance levels, summary."""
 import json
 import math
 import os.path as osp
@@ -29,13 +30,17 @@ def test_tiny_demo_end_to_end(tmp_path, subprocess_env):
     rc, out, err = run_demo(['--tiny', '--device', 'cpu', '--data-root', str(data),
                              '--work-dir', str(work)], subprocess_env, tmp_path)
     assert rc == 0, (out + err)[-6000:]
-    for number in range(1, 6):
-        assert f'=== [{number}/5]' in out
+    for number in range(1, 7):
+        assert f'=== [{number}/6]' in out
     # the runners' progress (with ETA) and the evaluation are on the console
     assert 'Epoch(train) [1][2/8]' in out and 'eta:' in out
     assert 'Iter(train) [6/6]' in out and 'coco/bbox_mAP:' in out
     assert 'tools/train.py configs/detco/detco_r18_demo.py' in out
-    assert 'train mmdet configs/finetune/retinanet_detco_demo.py' in out
+    assert 'tools/train.py configs/detco/mocov2_r18_demo.py' in out
+    assert out.count('train mmdet configs/finetune/retinanet_detco_demo.py') == 3
+    assert 'model.backbone.init_cfg=None' in out  # the random-init baseline
+    assert ('LinearScalingRuleHook: lr 0.0009375 for a total batch of 8 (8 per process x 1); the '
+            'linear scaling rule gives 0.0009375') in out  # 0.03 x 8 / 256, applied
 
     summary = json.loads((work / 'summary.json').read_text())
     pre, det = summary['pretraining'], summary['finetuning']
@@ -45,37 +50,60 @@ def test_tiny_demo_end_to_end(tmp_path, subprocess_env):
     assert all(math.isfinite(v) and v > 0 for v in pre['final_losses'].values())
     assert pre['final_losses']['loss'] == pytest.approx(
         sum(pre["final_losses"][t] for t in TERMS), rel=1e-4)  # means over the same window
-    assert det['benchmark'] == 'COCO RetinaNet R50-FPN, 6 iters'
-    assert set(det['bbox_AP']) == {'AP', 'AP50', 'AP75'}
-    assert all(0 <= v <= 100 for v in det['bbox_AP'].values())
-    assert set(summary['wall_time_s']) == {'data', 'pre-training', 'export',
-                                           'fine-tuning + evaluation', 'table + plot', 'total'}
+    # chance levels w ln(K + 1) with the tiny queue of 64 keys
+    weights = dict(res2=0.1, res3=0.4, res4=0.7, res5=1.0)
+    for term in TERMS:
+        assert pre['chance_levels'][term] == pytest.approx(
+            weights[term.rsplit('_', 1)[1]] * math.log(65))
+    assert pre['chance_levels']['loss'] == pytest.approx(3 * 2.2 * math.log(65))
 
-    # the printed summary has the same numbers and paths
-    tail = out[out.index('=== [5/5] summary'):]
+    # one row per initialisation, the same labels, random init first; the baseline's row
+    # has no delta, the others have one (one trial each: no spread)
+    rows = det['rows']
+    assert [r['init'] for r in rows] == ['random', 'mocov2', 'detco']
+    assert {r['labels'] for r in rows} == {'annotations/instances_train2017_8.json'}
+    assert [r['trials'] for r in rows] == [1, 1, 1]
+    assert rows[0]['delta']['AP'] is None
+    for r in rows[1:]:
+        assert r['delta']['AP'] == pytest.approx(r['mean']['AP'] - rows[0]['mean']['AP'])
+        assert r['delta_std']['AP'] is None
+    assert len(det['verdict']) == 1
+    assert det['verdict'][0].startswith(
+        f'DetCo pre-training: {rows[2]["delta"]["AP"]:+.1f} AP over random init at 8 labelled '
+        f'scenes, 1 fine-tune trial over 1 pre-training seed; ')
+    assert det['verdict'][0].endswith(' over MoCo v2')
+    assert set(summary['wall_time_s']) == {
+        'data', 'pre-training DetCo', 'pre-training MoCo v2', 'fine-tuning from random init',
+        'fine-tuning from MoCo v2', 'fine-tuning from DetCo', 'results', 'total'}
+
+    # the printed summary has the same numbers, the table, the verdict and the paths
+    tail = out[out.index('=== [6/6] summary'):]
     for key in TERMS:
-        assert f'{key:<15} {pre["final_losses"][key]:.4f}' in tail
-    assert f'AP50      {det["bbox_AP"]["AP50"]:.1f}' in tail
+        assert f'{key:<15} {pre["final_losses"][key]:8.4f}   chance' in tail
+    assert f'| random init | 8 | 1 | {rows[0]["mean"]["AP"]:.1f} |' in tail
+    assert det['verdict'][0] in tail
     png = work / 'loss_curves.png'
     assert f'loss curves              {png}' in tail
     assert png.read_bytes().startswith(b'\x89PNG') and png.stat().st_size > 20000
+    assert (work / 'comparison.md').read_text().startswith('| initialisation |')
 
-    # the exported backbone is a ResNet-18 in mmdet format, and the detector loaded it
-    backbone = work / 'detco_r18_demo' / 'backbone_mmdet.pth'
-    state = torch.load(backbone, weights_only=True)['state_dict']
-    assert 'layer4.1.conv2.weight' in state and 'layer4.2.conv1.weight' not in state
-    finetune_log = (work / 'logs' / 'finetune.log').read_text()
-    assert f'load model from: {backbone}' in finetune_log
-    assert f"pretrained='{backbone}' applied to model.backbone.init_cfg.checkpoint" in \
-        finetune_log
-    assert (work / 'retinanet_detco_demo' / 'iter_6.pth').is_file()
+    # the exported backbones are ResNet-18s in mmdet format, and the detectors loaded them
+    for method, name in (('detco', 'detco_r18_demo'), ('mocov2', 'mocov2_r18_demo')):
+        backbone = work / name / 'backbone_mmdet.pth'
+        state = torch.load(backbone, weights_only=True)['state_dict']
+        assert 'layer4.1.conv2.weight' in state and 'layer4.2.conv1.weight' not in state
+        log = (work / 'logs' / f'finetune_retinanet_{method}.log').read_text()
+        assert f'load model from: {backbone}' in log
+        assert f"pretrained='{backbone}' applied to model.backbone.init_cfg.checkpoint" in log
+    random_log = (work / 'logs' / 'finetune_retinanet_random.log').read_text()
+    assert 'load model from' not in random_log
+    assert (work / 'finetune' / 'retinanet_random' / 'iter_6.pth').is_file()
 
-    # the benchmark table tool placed the run in a table of its own, with its result
+    # the benchmark table tool put the three runs in one table, one row each
     table = (work / 'benchmark.md').read_text()
     assert '### COCO RetinaNet R50-FPN, 6 iters' in table
-    assert 'The paper reports no results for this schedule.' in table
-    assert (f'| ours | `{backbone}` | 1 | {det["bbox_AP"]["AP"]:.1f} | '
-            f'{det["bbox_AP"]["AP50"]:.1f} | {det["bbox_AP"]["AP75"]:.1f} |') in table
+    assert '| ours | `random init` | 1 |' in table
+    assert table.count('| ours |') == 3
 
 
 def test_half_written_data_is_refused_before_training(tmp_path, subprocess_env):
@@ -88,7 +116,7 @@ def test_half_written_data_is_refused_before_training(tmp_path, subprocess_env):
     assert (f'demo.py: demo data: {data}/pretrain exists but is not a finished demo '
             f'pre-training crops') in err
     assert 'rm -rf' in err
-    assert '=== [2/5]' not in out and not (work / 'detco_r18_demo').exists()
+    assert '=== [2/6]' not in out and not (work / 'detco_r18_demo').exists()
     assert (data / 'pretrain' / 'train' / 'a.jpg').is_file()  # not deleted
 
 
