@@ -89,6 +89,10 @@ else
 fi
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check)
 VPY="$VENV/bin/python"
+if $want_sys; then
+  "$VPY" -c 'import torch, torchvision' 2>/dev/null \
+    || fail "check system torch" "the venv $VENV does not see the torch of '$PYTHON' (is '$PYTHON' itself a venv? --system-site-packages reaches the base interpreter's packages only). Set PYTHON to the interpreter torch is installed for."
+fi
 
 step "build tools (setuptools, wheel, ninja)" "${PIP[@]}" -r "$ROOT/requirements/build.txt"
 if $want_sys; then
@@ -187,11 +191,16 @@ build_mmcv_wheel() {
   return $rc
 }
 
+# The installed mmcv is kept when it is this variant's (the key written at its install; a venv
+# of an install before the keyed cache has no key: its CPU-ops mmcv is kept when its ops load).
 installed_kind="$("$VPY" "$WHEELS_PY" installed 2>/dev/null || echo none)"
+key_ok=false
+if [[ -f "$MMCV_STAMP" ]]; then [[ "$(cat "$MMCV_STAMP")" == "$MMCV_KEY" ]] && key_ok=true
+elif [[ "$MMCV_KIND" == cpu ]]; then key_ok=true; fi
 if "$VPY" -c "import importlib.metadata as m, sys; sys.exit(m.version('mmcv') != '$MMCV_VERSION')" 2>/dev/null \
-   && [[ -f "$MMCV_STAMP" && "$(cat "$MMCV_STAMP")" == "$MMCV_KEY" ]] \
-   && [[ "$installed_kind" == "$MMCV_KIND "* ]] \
+   && $key_ok && [[ "$installed_kind" == "$MMCV_KIND "* ]] \
    && "$VPY" -c "import mmcv._ext" 2>/dev/null; then
+  echo "$MMCV_KEY" > "$MMCV_STAMP"
   log "mmcv $MMCV_VERSION ($MMCV_VARIANT) already installed"
 else
   if ! wheel="$("$VPY" "$WHEELS_PY" find --python-tag "$PY_TAG" --torch-version "$TORCH_VERSION" \

@@ -474,8 +474,8 @@ def wheel_fits(info: WheelInfo, python_tag: str, torch_version: str,
     have = info.variant
     if have.kind != variant.kind:
         if variant.kind == 'cuda':
-            return ('has CPU ops only; this machine needs CUDA ops (set DETCO_MMCV_CPU=1 to '
-                    'use a CPU-ops wheel anyway)')
+            return ('has CPU ops only, CUDA ops are needed here (set DETCO_MMCV_CPU=1 to use '
+                    'a CPU-ops wheel anyway)')
         return 'has CUDA ops; this environment asks for CPU ops'
     if variant.kind == 'cuda':
         want = variant.cuda
