@@ -13,7 +13,9 @@ initialisation and budget, and the differences DetCo - random init and DetCo - M
 their standard error), ``study.json`` and ``study.png``.
 
 A step whose outputs are complete is not run again (``WORK_ROOT/<run>/study_step.json`` is
-written last), so an interrupted study continues where it stopped.
+written last, with the options it was run with), so an interrupted study continues where it
+stopped; a finished step made with other ``--pretrain-options`` / ``--finetune-options`` is
+refused rather than reused.
 """
 import json
 import os
@@ -30,8 +32,19 @@ from detco_mm.demo.steps import Console, fmt_time
 STEP_DONE = 'study_step.json'
 
 
-def _done(work_dir: str) -> bool:
-    return osp.isfile(osp.join(work_dir, STEP_DONE))
+def _done(work_dir: str, options: dict) -> bool:
+    """Whether ``work_dir`` holds a finished step made with ``options``; a finished step made
+    with other options is an error, never silently reused or overwritten."""
+    path = osp.join(work_dir, STEP_DONE)
+    if not osp.isfile(path):
+        return False
+    with open(path, encoding='utf-8') as f:
+        made_with = json.load(f).get('options', dict(pretrain=[], finetune=[]))
+    if made_with != options:
+        raise ValueError(
+            f'{work_dir} was made with other options ({made_with}, now {options}): use another '
+            f'--work-root for other settings, or delete {work_dir} to redo it')
+    return True
 
 
 def _mark_done(work_dir: str, info: dict) -> None:
@@ -109,6 +122,7 @@ def run_study(work_root: str, data: Dict[str, str], seeds: Sequence[int],
     if unknown:
         raise ValueError(f'unknown methods {unknown}: choose from {sorted(METHODS)}')
     logs = osp.join(work_root, 'logs')
+    options = dict(pretrain=list(pretrain_options), finetune=list(finetune_options))
     times: Dict[str, float] = {}
     start = time.monotonic()
     backbones: Dict[str, str] = {}  # exported backbone -> method
@@ -123,12 +137,13 @@ def run_study(work_root: str, data: Dict[str, str], seeds: Sequence[int],
             work_dir = osp.join(work_root, 'pretrain', f'{init}_s{seed}')
             backbone = osp.join(work_dir, 'backbone_mmdet.pth')
             console.step(number, f'pre-training {LABELS[init]}, seed {seed}')
-            if _done(work_dir) and osp.isfile(backbone):
+            if _done(work_dir, options) and osp.isfile(backbone):
                 console.say(f'done before: {work_dir}')
             else:
                 backbone = pretrain(init, work_dir, data['pretrain'], seed, env, console, logs,
                                     pretrain_options)
-                _mark_done(work_dir, dict(method=init, seed=seed, backbone=backbone))
+                _mark_done(work_dir, dict(method=init, seed=seed, backbone=backbone,
+                                          options=options))
             backbones[osp.normpath(backbone)] = init
             by_seed[(init, seed)] = backbone
         else:
@@ -136,13 +151,13 @@ def run_study(work_root: str, data: Dict[str, str], seeds: Sequence[int],
             work_dir = osp.join(work_root, 'finetune', f'{init}_labels{tag}_s{seed}')
             console.step(number, f'fine-tuning from {LABELS[init]} (seed {seed}), '
                          f'{tag} labelled scenes')
-            if _done(work_dir):
+            if _done(work_dir, options):
                 console.say(f'done before: {work_dir}')
             else:
                 weights = RANDOM_INIT if init == RANDOM_INIT else by_seed[(init, seed)]
                 finetune(weights, work_dir, data['detection'], ann_file_of(budget), seed, env,
                          console, logs, finetune_options)
-                _mark_done(work_dir, dict(init=init, seed=seed, budget=budget))
+                _mark_done(work_dir, dict(init=init, seed=seed, budget=budget, options=options))
         times[f'{kind} {init} s{seed}' + (f' labels {budget}' if kind == 'finetune' else '')] = (
             time.monotonic() - t0)
     console.step(len(plan) + 1, 'results')
