@@ -105,6 +105,17 @@ def test_finetuning_starts_from_the_demo_export():
     assert cfg.default_hooks.checkpoint.interval == loop.max_iters
 
 
+def test_pretraining_and_finetuning_normalise_inputs_alike():
+    """The transfer path: the detector sees its images as the backbone saw them in
+    pre-training (RGB, ImageNet mean / std), for DetCo and MoCo v2 alike."""
+    finetune = Config.fromfile(FINETUNE).model.data_preprocessor
+    for path in (PRETRAIN, MOCOV2):
+        pre = Config.fromfile(path).model.data_preprocessor
+        assert tuple(pre.mean) == tuple(finetune.mean) == (123.675, 116.28, 103.53), path
+        assert tuple(pre.std) == tuple(finetune.std) == (58.395, 57.12, 57.375), path
+        assert pre.bgr_to_rgb and finetune.bgr_to_rgb, path
+
+
 def test_no_device_in_the_demo_configs():
     for path in (PRETRAIN, MOCOV2, FINETUNE):
         with open(path) as f:
