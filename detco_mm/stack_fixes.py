@@ -47,7 +47,10 @@ change that makes it unnecessary, so that dropping one later touches this file o
    key before the Runner builds the loader. Unfixed in mmengine 0.10.7.
 5. :func:`prepare_distributed` -- MMEngine's ``init_dist`` calls ``torch.cuda.set_device`` and
    its DDP wrapper passes ``device_ids=[LOCAL_RANK]``, both fatal without a GPU. On a machine
-   without CUDA we start a ``gloo`` process group ourselves and wrap without ``device_ids``.
+   without CUDA we start a ``gloo`` process group ourselves, with the config's
+   ``env_cfg.dist_cfg.timeout``, and wrap without ``device_ids``. Under torchrun every worker
+   also gets a parent-death signal (torch's launcher leaves its workers running when it is
+   killed itself). Unfixed in torch 2.14 / mmengine 0.10.7.
 6. :func:`enable_atomic_checkpoints` -- MMEngine writes a checkpoint with
    ``open(path, 'wb').write(...)`` and ``work_dir/last_checkpoint`` with ``open(path, 'w')``:
    a process killed (or a disk filling up) during either write leaves a truncated checkpoint
@@ -73,6 +76,7 @@ change that makes it unnecessary, so that dropping one later touches this file o
 import builtins
 import contextlib
 import copy
+import datetime
 import glob
 import importlib
 import inspect
@@ -81,6 +85,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import signal
 import sys
 from typing import Any, Callable, Iterable, List, Optional
 
@@ -400,20 +405,79 @@ def fix_collate_fn_scope() -> None:
 
 
 # --------------------------------------------------------------------------- 5. CPU distributed
-def prepare_distributed(cfg: Any) -> None:
-    """Let ``launcher='pytorch'`` runs work on machines without CUDA.
+def dist_timeout(cfg: Any) -> Optional[datetime.timedelta]:
+    """``env_cfg.dist_cfg.timeout`` (seconds) as a timedelta, None when not configured."""
+    dist_cfg = (cfg.get('env_cfg') or {}).get('dist_cfg') or {}
+    timeout = dist_cfg.get('timeout') if isinstance(dist_cfg, dict) else None
+    if timeout is None:
+        return None
+    if isinstance(timeout, datetime.timedelta):
+        return timeout
+    try:
+        seconds = float(timeout)
+    except (TypeError, ValueError):
+        raise ValueError(f'env_cfg.dist_cfg.timeout={timeout!r}: give the timeout in seconds, '
+                         f'e.g. env_cfg.dist_cfg.timeout=1800') from None
+    if seconds <= 0:
+        raise ValueError(f'env_cfg.dist_cfg.timeout={timeout!r}: must be > 0 seconds')
+    return datetime.timedelta(seconds=seconds)
 
-    On such a machine, start a ``gloo`` process group from torchrun's environment (MMEngine then
-    skips its CUDA-only ``init_dist``) and wrap the model in DDP without ``device_ids``. With
-    CUDA, or without a launcher, nothing changes.
+
+_PR_SET_PDEATHSIG = 1
+
+
+_PARENT_AT_START = os.getppid()  # the launcher, for a worker (imported at its start)
+
+
+def die_with_launcher(sig: int = signal.SIGTERM) -> bool:
+    """End this process with ``sig`` when its parent (torchrun) dies; Linux only.
+
+    torchrun's workers are plain child processes: when torchrun itself is killed (SIGKILL, the
+    OOM killer, a lost session), they are re-parented and keep training -- holding GPUs and
+    writing checkpoints -- to the end. ``prctl(PR_SET_PDEATHSIG)`` makes the kernel signal
+    the worker when the launcher exits (torchrun starts its workers from its main thread, the
+    one whose exit counts). If the launcher died before this call, the parent pid differs
+    from the one at import time and the signal is sent right away.
+
+    Returns:
+        bool: Whether the parent-death signal is installed.
+    """
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != _PARENT_AT_START:  # the launcher died before prctl took effect
+        os.kill(os.getpid(), sig)
+    return True
+
+
+def prepare_distributed(cfg: Any) -> None:
+    """Make ``launcher='pytorch'`` runs safe on any machine, and work without CUDA.
+
+    - Every worker of a launcher ends when the launcher dies (:func:`die_with_launcher`).
+    - On a machine without CUDA, start a ``gloo`` process group from torchrun's environment
+      (MMEngine then skips its CUDA-only ``init_dist``), with the configured
+      ``env_cfg.dist_cfg.timeout`` (MMEngine's ``init_dist`` honours it on CUDA; without it a
+      stalled rank blocks the others for torch's default of 30 minutes), and wrap the model in
+      DDP without ``device_ids``. With CUDA, or without a launcher, nothing else changes.
 
     Args:
         cfg (mmengine.Config): The run's config; ``cfg.launcher`` must be set. Modified in place.
     """
-    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+    if cfg.get('launcher', 'none') != 'pytorch':
+        return
+    die_with_launcher()
+    timeout = dist_timeout(cfg)  # validated on CUDA too: init_dist would fail later
+    if torch.cuda.is_available():
         return
     if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend='gloo')
+        kwargs = dict(timeout=timeout) if timeout is not None else {}
+        torch_dist.init_process_group(backend='gloo', **kwargs)
     wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
     wrapper.update(cfg.get('model_wrapper_cfg') or {})
     wrapper['device_ids'] = None

@@ -6,11 +6,17 @@
   that the loss term that reads it (``loss_l2l_<stage>``) goes NaN.
 - ``PoisonBufferHook``: fills one buffer of the model (e.g. a BN ``running_var``) with inf
   before iteration ``iter``, as a far too high learning rate does, while the loss stays finite.
+- ``StallOnRankHook``: on rank ``rank`` only, stalls before iteration ``iter`` (SIGSTOPs itself,
+  or with ``stop=False`` sleeps for an hour: a hung NFS read, a swapped-out node), so the
+  others wait in a collective. A sleeping rank, unlike a stopped one, ends at once when the
+  launcher terminates it.
+- ``PidFileHook``: writes ``rank<R>.pid`` into ``directory`` when training starts.
 - ``FailOnRankHook``: on rank ``rank`` only, raises (or SIGKILLs itself) before iteration
   ``iter`` while the other ranks wait for it in a collective.
 """
 import os
 import signal
+import time
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -63,3 +69,29 @@ class FailOnRankHook(Hook):
             if self.kill:
                 os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f'rank {self.rank} fails on purpose at iteration {self.iter + 1}')
+
+
+@HOOKS.register_module()
+class StallOnRankHook(Hook):
+
+    def __init__(self, rank: int, iter: int, stop: bool = True) -> None:
+        self.rank, self.iter, self.stop = rank, iter, stop
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.rank == self.rank and runner.iter == self.iter:
+            if self.stop:
+                os.kill(os.getpid(), signal.SIGSTOP)
+            time.sleep(3600)
+
+
+@HOOKS.register_module()
+class PidFileHook(Hook):
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def before_train(self, runner) -> None:
+        path = os.path.join(self.directory, f'rank{runner.rank}.pid')
+        with open(path + '.tmp', 'w') as f:
+            f.write(str(os.getpid()))
+        os.replace(path + '.tmp', path)

@@ -226,3 +226,88 @@ def test_dist_train_stops_when_one_rank_dies(image_folder, env, tmp_path, kill):
     else:
         assert 'rank      : 1 (local_rank: 1)' in summary, log[-3000:]
         assert 'RuntimeError: rank 1 fails on purpose at iteration 2' in summary
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie that nobody reaped counts as dead)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _dist_popen(config, work_dir, root, env, cwd, *options, log=None):
+    """tools/dist_train.sh with 2 CPU processes in a new session (output to ``log`` or a pipe)."""
+    return subprocess.Popen(
+        ['bash', DIST_TRAIN, config, '2', '--work-dir', str(work_dir), '--cfg-options',
+         f'train_dataloader.dataset.data_root={root}', *options],
+        env=dict(env, PORT=str(free_port())), cwd=cwd,
+        stdout=log if log is not None else subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True)
+
+
+def _kill_session(proc):
+    import signal
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def test_configured_dist_timeout_ends_a_stalled_rank_on_cpu(image_folder, env, tmp_path):
+    """Issue 13.6: with one rank SIGSTOPped the gloo path hung for torch's 30 min default
+    although env_cfg.dist_cfg.timeout=20 was set."""
+    root = image_folder(num_images=16, size=(48, 64))
+    # a sleeping rank stalls the others as a stopped one does, and ends at once when torchrun
+    # terminates it (a stopped one only after torchrun's 30 s grace period)
+    config = write_config(tmp_path, 'stall', [dict(type='StallOnRankHook', rank=1, iter=1,
+                                                   stop=False)])
+    start = time.monotonic()
+    proc = _dist_popen(config, tmp_path / 'wd', root, env, tmp_path,
+                       'env_cfg.dist_cfg.timeout=10')
+    try:  # ~40 s on an idle 2-core machine; torch's default timeout would be 30 minutes
+        log, _ = proc.communicate(timeout=480)
+    except subprocess.TimeoutExpired:
+        _kill_session(proc)
+        pytest.fail('the stalled rank was not timed out within 480 s')
+    finally:
+        _kill_session(proc)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0, log[-3000:]
+    assert 'Epoch(train) [1][1/2]' in log
+    assert 'rank      : 0 (local_rank: 0)' in log and 'Timed out' in log, log[-3000:]
+    assert elapsed < 480, elapsed
+
+
+def test_workers_die_with_a_killed_launcher(image_folder, env, tmp_path):
+    """Issue 13.6: SIGKILLing torchrun left both workers training to the end."""
+    import signal
+    root = image_folder(num_images=16, size=(48, 64))
+    pids = tmp_path / 'pids'
+    pids.mkdir()
+    config = write_config(tmp_path, 'orphans', [dict(type='PidFileHook', directory=str(pids))])
+    log = open(tmp_path / 'log.txt', 'w')  # a full pipe would block the workers
+    proc = _dist_popen(config, tmp_path / 'wd', root, env, tmp_path, 'train_cfg.max_epochs=1000',
+                       'param_scheduler.0.T_max=1000', 'param_scheduler.0.end=1000', log=log)
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(pids.glob('rank*.pid'))) < 2:
+            assert proc.poll() is None, (tmp_path / 'log.txt').read_text()[-3000:]
+            assert time.monotonic() < deadline, 'workers did not start within 300 s'
+            time.sleep(0.5)
+        workers = [int(p.read_text()) for p in pids.glob('rank*.pid')]
+        assert all(_alive(pid) for pid in workers)
+        os.kill(proc.pid, signal.SIGKILL)  # dist_train.sh execs torchrun: this is torchrun
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in workers), 'workers outlived their launcher'
+    finally:
+        for pid in [int(p.read_text()) for p in pids.glob('rank*.pid')]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        _kill_session(proc)
+        log.close()
