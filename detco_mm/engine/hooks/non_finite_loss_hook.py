@@ -36,8 +36,9 @@ import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
-from mmengine.runner.checkpoint import find_latest_checkpoint
 from mmselfsup.registry import HOOKS
+
+from ..resume import find_resume_checkpoint
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -109,7 +110,7 @@ class NonFiniteLossHook(Hook):
             for t in terms)
         epoch = (f' (epoch {runner.epoch + 1})'
                  if isinstance(runner.train_loop, EpochBasedTrainLoop) else '')
-        last = find_latest_checkpoint(runner.work_dir) if runner.work_dir else None
+        last = _last_good(runner)
         saved = (f'the last good checkpoint is {last} and was not overwritten; {RECOVERY}'
                  if last else 'no checkpoint had been saved yet')
         raise NonFiniteLossError(
@@ -124,7 +125,7 @@ class NonFiniteLossHook(Hook):
             return
         epoch = (f' (epoch {runner.epoch + 1})'
                  if isinstance(runner.train_loop, EpochBasedTrainLoop) else '')
-        last = find_latest_checkpoint(runner.work_dir) if runner.work_dir else None
+        last = _last_good(runner)
         saved = (f'the last good checkpoint is {last}; {RECOVERY}' if last else
                  'no checkpoint had been saved yet: restart with a lower '
                  'optim_wrapper.optimizer.lr')
@@ -134,6 +135,13 @@ class NonFiniteLossHook(Hook):
             f'tensor(s) of the model hold NaN/inf ({shown}) although the loss was finite. '
             f'The checkpoint was not written; {saved}. Usual cause: a learning rate too high '
             f'for the batch size; see README "Troubleshooting".')
+
+
+def _last_good(runner) -> Optional[str]:
+    """The checkpoint ``--resume`` would continue from (the newest complete one)."""
+    if not getattr(runner, 'work_dir', None):
+        return None
+    return find_resume_checkpoint(getattr(runner, 'cfg', None) or {}, runner.work_dir)[0]
 
 
 def _value(value: object) -> str:

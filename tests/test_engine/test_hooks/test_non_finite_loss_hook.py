@@ -29,6 +29,7 @@ def test_finite_losses_pass(tmp_path):
 @pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
 def test_non_finite_term_is_named_with_the_iteration(tmp_path, value):
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_1.pth'))
+    torch.save(dict(meta=dict(epoch=1)), tmp_path / 'epoch_1.pth')  # named only if complete
     with pytest.raises(NonFiniteLossError) as error:
         NonFiniteLossHook().after_train_iter(_runner(tmp_path), 2,
                                              outputs=_outputs(loss_l2g_res4=value))
