@@ -474,20 +474,33 @@ class GpuCheck:
             env)
 
     def step_ratio(self) -> None:
-        by = {r.name: r for r in self.results if r.status == 'ok'}
-        pairs = [(f'pretrain-detco{s}', f'pretrain-mocov2{s}') for s in ('', '-dist')]
+        """DetCo / MoCo v2 step time and memory, from the runs' logs on disk (so that runs of
+        an earlier ``--only`` call in the same work dir count too)."""
+        def figures(step: str) -> Optional[dict]:
+            try:
+                return train_figures(read_scalars(osp.join(self.work_dir, step)),
+                                     self.sizes.pretrain_batch)
+            except (FileNotFoundError, ValueError):
+                return None
         figs = {}
-        for d, m in pairs:
-            if d in by and m in by:
-                key = 'ratio' + ('_dist' if d.endswith('dist') else '')
-                figs[key] = round(by[d].figures['step_s'] / by[m].figures['step_s'], 2)
-                if 'peak_mem_gib' in by[d].figures and 'peak_mem_gib' in by[m].figures:
-                    figs['mem' + key[5:]] = round(by[d].figures['peak_mem_gib'] /
-                                                  by[m].figures['peak_mem_gib'], 2)
+        for suffix in ('', '-dist'):
+            d, m = figures(f'pretrain-detco{suffix}'), figures(f'pretrain-mocov2{suffix}')
+            if d and m:
+                key = suffix.replace('-', '_')
+                figs['ratio' + key] = round(d['step_s'] / m['step_s'], 2)
+                if 'peak_mem_gib' in d and 'peak_mem_gib' in m:
+                    figs['mem_ratio' + key] = round(d['peak_mem_gib'] / m['peak_mem_gib'], 2)
         if not figs:
             self.skip('ratio-detco/mocov2', 'needs a DetCo and a MoCo v2 run')
             return
-        figs['optimizer'] = 'same: ' + json.dumps(self.optimizers.get('detco'), sort_keys=True)
+        opts = {}
+        for n in PRETRAIN_CONFIGS:
+            path = osp.join(self.work_dir, 'configs', f'{n}.py')
+            if osp.exists(path):
+                from mmengine.config import Config
+                opts[n] = dict(Config.fromfile(path).optim_wrapper.optimizer)
+        same = len(opts) == 2 and opts['detco'] == opts['mocov2']
+        figs['optimizer'] = ('same: ' if same else 'DIFFERENT: ') + json.dumps(opts, sort_keys=True)
         self._record(StepResult('ratio-detco/mocov2', 'ok', 0.0, figs))
 
     def step_export(self) -> None:

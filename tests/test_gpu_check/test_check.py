@@ -118,3 +118,23 @@ def test_dry_run_env_and_data_then_skips(subprocess_env, tmp_path):
             'instancesonly_filtered_gtFine_val.json').exists()
     assert len(list((work / 'data' / 'pretrain').rglob('*.jpg'))) == check.DRY_RUN_SIZES.crops
     assert '| export | skipped |' in (work / 'gpu_check.md').read_text()
+
+
+def test_ratio_from_runs_on_disk(tmp_path):
+    """The ratio step reads the pre-training runs' scalars.json, also of an earlier call."""
+    for step, t, mem in (('pretrain-detco', 0.2, 3072), ('pretrain-mocov2', 0.1, 2048)):
+        vis = tmp_path / step / '20261201_000000' / 'vis_data'
+        vis.mkdir(parents=True)
+        (vis / 'scalars.json').write_text('\n'.join(
+            json.dumps(dict(iter=i, time=t, data_time=0.01, memory=mem)) for i in range(1, 7)))
+    sizes = check.DRY_RUN_SIZES
+    opt = check.pretrain_config('detco', sizes, '/c/', 'cpu', str(tmp_path / 'configs' / 'detco.py'))
+    check.pretrain_config('mocov2', sizes, '/c/', 'cpu', str(tmp_path / 'configs' / 'mocov2.py'),
+                          opt)
+    lines = []
+    gc = check.GpuCheck(str(tmp_path), 'cpu', sizes, only=['ratio'], echo=lines.append)
+    (result,) = gc.run()
+    assert result.status == 'ok', result
+    assert result.figures['ratio'] == 2.0 and result.figures['mem_ratio'] == 1.5
+    assert result.figures['optimizer'].startswith('same: ')
+    assert 'ratio_dist' not in result.figures and lines == [result.line()]
