@@ -306,14 +306,20 @@ def safe_torch_load(filename: str, map_location: Any = None) -> Any:
 _TORCH_GLOBAL = re.compile(r'GLOBAL (\S+) was not an allowed global')
 
 
+_UNCHECKED = 'not checked'
+
+
 def _classify_global(name: str) -> Optional[str]:
-    """None if the pickled global ``name`` could be opted in, else why it never can."""
+    """None if the pickled global ``name`` could be opted in, else why not.
+
+    Only modules this process has already imported are looked at: importing a module because
+    a file names it would run that module's code.
+    """
     module, _, attr = name.rpartition('.')
-    try:
-        obj = getattr(importlib.import_module(module), attr)
-    except Exception:  # noqa: BLE001  (not importable here: cannot judge, cannot load either)
-        return f'{name} cannot be imported here'
-    return opt_in_refusal(name, obj)
+    owner = sys.modules.get(module)
+    if owner is None or not hasattr(owner, attr):
+        return _UNCHECKED
+    return opt_in_refusal(name, getattr(owner, attr))
 
 
 def _unsafe_message(filename: str, error: Exception) -> str:
@@ -341,8 +347,9 @@ def _unsafe_message(filename: str, error: Exception) -> str:
                 f'torch.save(dict(state_dict=state_dict), "clean.pth")); see README '
                 f'"Troubleshooting".')
     refused = {g: _classify_global(g) for g in found}
-    never = [f'{reason}' for g, reason in refused.items() if reason]
-    classes = [g for g, reason in refused.items() if not reason]
+    never = [reason for reason in refused.values() if reason not in (None, _UNCHECKED)]
+    unchecked = [g for g, reason in refused.items() if reason == _UNCHECKED]
+    classes = [g for g, reason in refused.items() if reason is None]
     head = (f'refusing to load {filename}: it holds pickled objects that are not plain tensors '
             f'or MMEngine training state ({", ".join(found)}). Loading them could run '
             f'arbitrary code.')
@@ -351,6 +358,12 @@ def _unsafe_message(filename: str, error: Exception) -> str:
                 f'where you trust it and save its tensors with torch.save (e.g. '
                 f'torch.save(dict(state_dict=state_dict), "clean.pth")); see README '
                 f'"Troubleshooting".')
+    if unchecked:
+        return (f'{head} {", ".join(unchecked)}: not checked (detco-mm does not import the '
+                f'modules a file names). {SAFE_GLOBALS_ENV} admits only data classes written '
+                f'in Python, never functions or builtins; if the file needs anything else, '
+                f'load it only where you trust it and save its tensors with torch.save; see '
+                f'README "Troubleshooting".')
     return (f'{head} If you trust this file, allow exactly these classes with '
             f'{SAFE_GLOBALS_ENV}={",".join(classes)}; see README "Troubleshooting".')
 

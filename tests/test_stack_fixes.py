@@ -297,3 +297,27 @@ def test_fp16_amp_runs_sgd_unfused(dtype, unfused):
 def test_amp_optim_wrapper_carries_the_fix():
     from mmengine.optim import AmpOptimWrapper
     assert getattr(AmpOptimWrapper.__init__, '_detco_fixed', False)
+
+
+def test_refusal_does_not_import_modules_the_file_names(tmp_path, monkeypatch):
+    """Judging a global must not import its module (an import runs the module's code)."""
+    import sys
+    import types
+    name = 'detco_test_side_effect_module'
+    fake = types.ModuleType(name)  # in sys.modules while saving only: pickle imports it
+
+    class Fly:
+        pass
+
+    Fly.__module__, Fly.__qualname__ = name, 'Fly'
+    fake.Fly = Fly
+    monkeypatch.setitem(sys.modules, name, fake)
+    path = str(tmp_path / 'names_a_module.pth')
+    torch.save(dict(meta=Fly()), path)
+    monkeypatch.delitem(sys.modules, name)
+    marker = tmp_path / 'imported'
+    (tmp_path / f'{name}.py').write_text(f'open({str(marker)!r}, "w").close()\nclass Fly: pass\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(stack_fixes.UnsafeCheckpointError, match=f'{name}.Fly: not checked'):
+        _load_checkpoint(path, map_location='cpu')
+    assert not marker.exists() and name not in sys.modules
