@@ -104,3 +104,19 @@ def test_explicit_truncated_checkpoint_is_refused(tmp_path, monkeypatch, image_f
                        f'it: truncated .* --resume {wd / "epoch_1.pth"}'):
         train_main([TINY, '--work-dir', str(wd), '--resume', str(wd / 'epoch_2.pth'),
                     '--cfg-options', f'train_dataloader.dataset.data_root={root}'], monkeypatch)
+
+
+def test_last_checkpoint_relative_or_pointing_at_another_run(tmp_path):
+    """A relative path is taken in the work dir; another run's checkpoint is never used."""
+    wd, other = tmp_path / 'wd', tmp_path / 'someone_else'
+    wd.mkdir()
+    other.mkdir()
+    torch.save(dict(meta=dict(epoch=1)), wd / 'epoch_1.pth')
+    torch.save(dict(meta=dict(epoch=5)), other / 'epoch_5.pth')
+    (wd / 'last_checkpoint').write_text('epoch_1.pth')
+    assert find_resume_checkpoint({}, str(wd)) == (str(wd / 'epoch_1.pth'), [])
+    (wd / 'last_checkpoint').write_text(str(other / 'epoch_5.pth'))
+    path, notes = find_resume_checkpoint({}, str(wd))
+    assert path == str(wd / 'epoch_1.pth')
+    assert notes == [f'last_checkpoint names {other / "epoch_5.pth"}, which is not in this work '
+                     f'dir ({wd}); ignored']
