@@ -76,8 +76,9 @@ def check_data_paths(cfg: Any) -> None:
                 raise ConfigError(
                     f'{key}.ann_file={ann_file!r} not found: {osp.abspath(path)} does not exist '
                     f'({key}.data_root={root!r}). Point {key}.data_root at the dataset, or set '
-                    f'{key}.ann_file to its list of images (one "relative/path label" line per '
-                    f"image), or to '' to use every image under the image folder.")
+                    f'{key}.ann_file to its list of images (one "relative/path" line per '
+                    f"image, a label after it is optional), or to '' to use every image under "
+                    f'the image folder.')
         prefix = dataset.get('data_prefix') or {}
         prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
         if isinstance(prefix, str) and prefix and not _is_remote(prefix):
