@@ -134,7 +134,7 @@ class StepResult:
         """``ok      pretrain-detco   42.1 s  step 0.210 s, ...``."""
         figs = ', '.join(f'{k} {_fmt(v)}' for k, v in self.figures.items())
         tail = figs if self.status == 'ok' else (self.error.splitlines() or [''])[-1][:160]
-        return f'{self.status:<8}{self.name:<28}{self.seconds:7.1f} s  {tail}'
+        return f'{self.status:<8}{self.name:<30}{self.seconds:7.1f} s  {tail}'
 
 
 def _fmt(v) -> str:
@@ -557,18 +557,43 @@ class GpuCheck:
 
     # -- report
     def report(self) -> dict:
-        """JSON-friendly report of the run; also written to ``WORK_DIR/gpu_check.json``."""
+        """JSON-friendly report; also written to ``WORK_DIR/gpu_check.json`` and ``.md``.
+
+        Steps of an earlier call in the same work dir (``--only``) that this call did not run
+        are kept (same device and sizes only), so that the files describe the whole check.
+        """
         import torch
         dev = torch.cuda.get_device_name(0) if self.device == 'cuda' else 'cpu'
+        path = osp.join(self.work_dir, 'gpu_check.json')
+        steps = {r.name: r for r in self.results}
+        if self.only is not None and osp.exists(path):
+            with open(path) as f:
+                old = json.load(f)
+            if old.get('device') == dev and old.get('sizes') == json.loads(
+                    json.dumps(asdict(self.sizes))):
+                for st in old.get('steps', []):
+                    steps.setdefault(st['name'], StepResult(**st))
+        order = self.step_names()
+        results = sorted(steps.values(), key=lambda r: order.index(r.name)
+                         if r.name in order else len(order))
         rep = dict(device=dev, torch=torch.__version__, torch_cuda=torch.version.cuda,
                    python=sys.version.split()[0], sizes=asdict(self.sizes),
-                   ok=all(r.status == 'ok' for r in self.results),
-                   steps=[asdict(r) for r in self.results])
-        with open(osp.join(self.work_dir, 'gpu_check.json'), 'w') as f:
+                   ok=all(r.status == 'ok' for r in results),
+                   steps=[asdict(r) for r in results])
+        with open(path, 'w') as f:
             json.dump(rep, f, indent=1, default=str)
         with open(osp.join(self.work_dir, 'gpu_check.md'), 'w') as f:
-            f.write(markdown_table(self.results, dev))
+            f.write(markdown_table(results, dev))
         return rep
+
+    @staticmethod
+    def step_names() -> List[str]:
+        """Every step's name, in the order :meth:`run` runs them."""
+        names = ['env', 'data']
+        for n in PRETRAIN_CONFIGS:
+            names += [f'pretrain-{n}', f'pretrain-{n}-dist']
+        names += ['ratio-detco/mocov2', 'export']
+        return names + [f'finetune-{f}' for f in FINETUNE_FAMILIES]
 
 
 def markdown_table(results: Sequence[StepResult], device: str) -> str:

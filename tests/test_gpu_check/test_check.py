@@ -138,3 +138,20 @@ def test_ratio_from_runs_on_disk(tmp_path):
     assert result.figures['ratio'] == 2.0 and result.figures['mem_ratio'] == 1.5
     assert result.figures['optimizer'].startswith('same: ')
     assert 'ratio_dist' not in result.figures and lines == [result.line()]
+
+
+def test_report_keeps_steps_of_an_earlier_call(tmp_path):
+    sizes = check.DRY_RUN_SIZES
+    first = check.GpuCheck(str(tmp_path), 'cpu', sizes, only=['export'], echo=lambda s: None)
+    first.run()  # skipped: no checkpoint
+    first.report()
+    second = check.GpuCheck(str(tmp_path), 'cpu', sizes, only=['ratio'], echo=lambda s: None)
+    second.run()
+    rep = second.report()
+    assert [s['name'] for s in rep['steps']] == ['ratio-detco/mocov2', 'export']
+    assert '| export | skipped |' in (tmp_path / 'gpu_check.md').read_text()
+    # other sizes: an earlier call's steps do not describe this check
+    other = check.GpuCheck(str(tmp_path), 'cpu', check.Sizes(amp='none'), only=['ratio'],
+                           echo=lambda s: None)
+    other.run()
+    assert [s['name'] for s in other.report()['steps']] == ['ratio-detco/mocov2']
