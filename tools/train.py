@@ -7,8 +7,11 @@ Usage::
                                  [--launcher none|pytorch|slurm|mpi]
 
 Multi-process runs go through ``tools/dist_train.sh`` (torchrun) or ``tools/slurm_train.sh``.
-Config mistakes (data paths, queue length vs. global batch, unknown keys) stop the run with a
-message naming the key before anything is trained (:mod:`detco_mm.engine.config_check`).
+Config mistakes (data paths, queue length vs. global batch, unknown keys of any section, DetCo's
+channel shapes, an epoch of zero iterations) stop the run with a message naming the key before
+anything is trained (:mod:`detco_mm.engine.config_check`). ``--resume`` continues from the
+newest complete checkpoint of the work dir or refuses, and takes a learning rate changed with
+``--cfg-options`` (:mod:`detco_mm.engine.resume`).
 """
 import argparse
 import os
