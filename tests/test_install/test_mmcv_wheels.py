@@ -268,3 +268,31 @@ def test_install_sh_refuses_bad_settings_before_doing_anything(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and 'is not on PATH' in r.stderr
     assert not (tmp_path / 'venv').exists()
+
+
+def test_plan_of_this_interpreter(tmp_path):
+    """`plan` as install.sh evals it, with this environment's real torch."""
+    import shlex
+
+    import torch
+
+    def plan(**env):
+        base = {k: v for k, v in os.environ.items()
+                if k not in ('TORCH_CUDA_ARCH_LIST', 'DETCO_MMCV_CPU', 'DETCO_MMCV_CUDA')}
+        out = subprocess.run([sys.executable, SCRIPT, 'plan'], env=dict(base, **env),
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return dict(shlex.split(line)[0].split('=', 1) for line in out.stdout.splitlines())
+    py = f'cp{sys.version_info[0]}{sys.version_info[1]}'
+    cpu = plan(DETCO_MMCV_CPU='1')
+    assert cpu['MMCV_VARIANT'] == 'cpu' and cpu['PY_TAG'] == py
+    assert cpu['MMCV_KEY'] == f'{py}-torch{torch.__version__}-cpu'
+    assert cpu['MMCV_WHEEL'] == mw.wheel_name(py)
+    if torch.version.cuda:
+        cuda = plan(TORCH_CUDA_ARCH_LIST='9.0')
+        tag = 'cu' + torch.version.cuda.replace('.', '') + '-sm90'
+        assert (cuda['MMCV_VARIANT'], cuda['MMCV_ARCHS']) == (tag, '9.0')
+        assert cuda['MMCV_KEY'] != cpu['MMCV_KEY']
+        assert cuda['CUDA_TOOLKIT_PIN']  # torch's cuda-toolkit pin, where nvcc comes from
+    if not torch.cuda.is_available():
+        assert plan()['MMCV_VARIANT'] == 'cpu'
