@@ -180,7 +180,7 @@ def train_figures(records: Sequence[dict], images_per_step: int) -> Dict[str, ob
     step = statistics.median(r['time'] for r in timed)
     data = statistics.median(r['data_time'] for r in timed)
     out = dict(step_s=round(step, 4), data_share=round(data / step, 3) if step else None,
-               img_per_s=round(images_per_step / step, 1) if step else None,
+               img_per_s=float(f'{images_per_step / step:.3g}') if step else None,
                iters=max(int(r.get('iter', r.get('step', 0))) for r in train))
     mem = [r['memory'] for r in train if 'memory' in r]
     if mem:
