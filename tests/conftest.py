@@ -74,3 +74,28 @@ def restore_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+def train_tiny_detco(root: str, num_images: int = 8, **options):
+    """Train ``tests/data/configs/detco_r18_tiny.py`` for one epoch on ``num_images`` 48x48
+    images under ``root`` (one thread), with config ``options`` merged; return the Runner."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from detection_data import keep_default_scope
+    cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
+    cfg.train_dataloader.dataset.data_root = write_image_folder(osp.join(root, 'data'),
+                                                                num_images, (48, 48))
+    cfg.work_dir = osp.join(root, 'work')
+    cfg.train_cfg.max_epochs = 1
+    cfg.merge_from_dict(options)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared 2-core machine: 2 threads mostly wait on each other
+    try:
+        with keep_default_scope():
+            runner = Runner.from_cfg(cfg)
+            runner.train()
+    finally:
+        torch.set_num_threads(threads)
+    return runner

@@ -5,33 +5,16 @@ path. This pins it: after real training, every tensor of the exported file (weig
 running_mean / running_var / num_batches_tracked) equals the live model's query backbone,
 none equals the momentum encoder's where the two differ, and the neck and queues stay out.
 """
-import os.path as osp
-
 import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
 
 import detco_mm  # noqa: F401
-from conftest import TEST_CONFIGS, write_image_folder
+from conftest import train_tiny_detco
 from detco_mm.utils.backbone_export import export_backbone
-from detection_data import keep_default_scope
 
 
 def test_export_equals_the_live_query_backbone(tmp_path):
-    cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
-    cfg.train_dataloader.dataset.data_root = write_image_folder(str(tmp_path / 'data'), 8,
-                                                                (48, 48))
-    cfg.work_dir = str(tmp_path / 'work')
-    cfg.train_cfg.max_epochs = 1
-    cfg.model.momentum = 0.5  # the key encoder moves far from the query encoder in 2 steps
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with keep_default_scope():
-            runner = Runner.from_cfg(cfg)
-            runner.train()
-    finally:
-        torch.set_num_threads(threads)
+    # momentum 0.5: the key encoder moves far from the query encoder in 2 steps
+    runner = train_tiny_detco(str(tmp_path), 8, **{'model.momentum': 0.5})
     live = {k: v.detach().clone() for k, v in runner.model.backbone.state_dict().items()}
     key_encoder = runner.model.encoder_k.module[0].state_dict()
     assert live['bn1.num_batches_tracked'] == 2 * 2  # 2 iterations x (global views + patches)

@@ -4,33 +4,15 @@ the rule, gave a backbone that fine-tuned worse than random init)."""
 import os.path as osp
 
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT, TEST_CONFIGS, write_image_folder
+from conftest import REPO_ROOT, TEST_CONFIGS, train_tiny_detco, write_image_folder
 from detco_mm.engine.hooks import LinearScalingRuleHook
 from detco_mm.engine.hooks.lr_scaling_rule_hook import rule_lr
-from detection_data import keep_default_scope
 
 
 def train_tiny(tmp_path, **options):
-    cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
-    cfg.train_dataloader.dataset.data_root = write_image_folder(str(tmp_path / 'data'), 4,
-                                                                (48, 48))
-    cfg.work_dir = str(tmp_path / 'work')
-    cfg.train_cfg.max_epochs = 1
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=100)
-    cfg.merge_from_dict(options)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with keep_default_scope():
-            runner = Runner.from_cfg(cfg)
-            runner.train()
-    finally:
-        torch.set_num_threads(threads)
+    runner = train_tiny_detco(str(tmp_path), 4, **options)
     hook = next(h for h in runner.hooks if isinstance(h, LinearScalingRuleHook))
     return runner, hook
 
