@@ -334,7 +334,9 @@ class GpuCheck:
         device: ``'cuda'`` or ``'cpu'``.
         sizes: Step sizes (:data:`GPU_SIZES`, :data:`DRY_RUN_SIZES`).
         python: Interpreter for the steps (default: this one).
-        only: Step name prefixes to run (default: all); dependencies are not added.
+        only: Steps to run (default: all): names, or prefixes of names (``'pretrain'``);
+            the steps they need are not added, but their outputs from an earlier call in
+            the same work dir are used.
         echo: Called with each report line as it is made.
     """
 
@@ -369,7 +371,12 @@ class GpuCheck:
 
     # -- step plumbing
     def _wanted(self, name: str) -> bool:
-        return self.only is None or any(name.startswith(p) for p in self.only)
+        """A step name in ``only`` selects that step; any other entry is a prefix
+        (``pretrain`` selects every pre-training run, ``ratio`` the ratio step)."""
+        if self.only is None:
+            return True
+        names = self.step_names()
+        return any(name == p or (p not in names and name.startswith(p)) for p in self.only)
 
     def _record(self, result: StepResult) -> StepResult:
         self.results.append(result)
@@ -548,7 +555,7 @@ class GpuCheck:
         for name in PRETRAIN_CONFIGS:
             plan += [(f'pretrain-{name}', lambda n=name: self.step_pretrain(n, False)),
                      (f'pretrain-{name}-dist', lambda n=name: self.step_pretrain(n, True))]
-        plan += [('ratio', self.step_ratio), ('export', self.step_export)]
+        plan += [('ratio-detco/mocov2', self.step_ratio), ('export', self.step_export)]
         plan += [(f'finetune-{f}', lambda f=f: self.step_finetune(f)) for f in FINETUNE_FAMILIES]
         for name, fn in plan:
             if self._wanted(name):

@@ -155,3 +155,14 @@ def test_report_keeps_steps_of_an_earlier_call(tmp_path):
                            echo=lambda s: None)
     other.run()
     assert [s['name'] for s in other.report()['steps']] == ['ratio-detco/mocov2']
+
+
+@pytest.mark.parametrize('only,expected', [
+    (['pretrain-detco'], ['pretrain-detco']),
+    (['pretrain'], ['pretrain-detco', 'pretrain-detco-dist', 'pretrain-mocov2',
+                    'pretrain-mocov2-dist']),
+    (['ratio', 'finetune-retinanet'], ['ratio-detco/mocov2', 'finetune-retinanet']),
+])
+def test_only_selects_names_or_prefixes(only, expected, tmp_path):
+    gc = check.GpuCheck(str(tmp_path), 'cpu', check.DRY_RUN_SIZES, only=only)
+    assert [n for n in gc.step_names() if gc._wanted(n)] == expected
