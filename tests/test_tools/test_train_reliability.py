@@ -209,9 +209,10 @@ def test_dist_train_stops_when_one_rank_dies(image_folder, env, tmp_path, kill):
     start = time.monotonic()
     rc, log = run(['bash', DIST_TRAIN, config, '2', '--work-dir', str(tmp_path / 'wd'),
                    '--cfg-options', f'train_dataloader.dataset.data_root={root}'],
-                  dict(env, PORT=str(free_port())), tmp_path, timeout=240)
+                  dict(env, PORT=str(free_port())), tmp_path, timeout=400)
     elapsed = time.monotonic() - start
-    assert rc != 0 and elapsed < 120, (rc, elapsed, log[-3000:])
+    # ~40 s on an idle 2-core machine; 124 s was measured under a load average of 10
+    assert rc != 0 and elapsed < 300, (rc, elapsed, log[-3000:])
     assert 'Epoch(train) [1][1/2]' in log  # both ranks trained one iteration together
     # torchrun's summary names the failed rank and, through train.py's @record, its error.
     summary = log[log.index('Root Cause (first observed failure)'):]
