@@ -209,12 +209,16 @@ else
     wheel="$WHEEL_CACHE/$MMCV_KEY/$MMCV_WHEEL"
   fi
   step "install mmcv from $wheel" "${PIP[@]}" --no-deps --force-reinstall "$wheel"
-  # A flat wheel does not record its torch; its ops must load with this one.
-  "$VPY" -c "import mmcv._ext" || fail "load mmcv ops" "$wheel does not load with torch $TORCH_VERSION (built against another torch?). Remove it from DETCO_EXTRA_WHEELS / DETCO_WHEEL_CACHE, or set DETCO_EXTRA_WHEELS='' to build one."
-  echo "$MMCV_KEY" > "$MMCV_STAMP"
+  MMCV_INSTALLED="$wheel"
 fi
 
 step "OpenMMLab stack (mmengine, mmcls, mmselfsup, mmdet) and dataset tools" "${PIP[@]}" -r "$ROOT/requirements/runtime.txt"
+if [[ -n "${MMCV_INSTALLED:-}" ]]; then
+  # A flat wheel does not record its torch; its ops must load with this one. (Checked after the
+  # runtime step: importing mmcv needs opencv and mmengine.)
+  "$VPY" -c "import mmcv._ext" || fail "load mmcv ops" "$MMCV_INSTALLED does not load with torch $TORCH_VERSION (built against another torch?). Remove it from DETCO_EXTRA_WHEELS / DETCO_WHEEL_CACHE, or set DETCO_EXTRA_WHEELS='' to build one."
+  echo "$MMCV_KEY" > "$MMCV_STAMP"
+fi
 step "openmim 0.3.9 without its setuptools-downgrading chain" "${PIP[@]}" --no-deps openmim==0.3.9
 step "openmim's real dependencies" "${PIP[@]}" -r "$ROOT/requirements/mim.txt"
 step "test tools" "${PIP[@]}" -r "$ROOT/requirements/tests.txt"
