@@ -291,13 +291,19 @@ def export_backbone(src: str, out: str, fmt: str = 'mmdet') -> ExtractedBackbone
         What was exported.
 
     Raises:
-        BackboneExportError: See :func:`extract_backbone`; also when ``out`` is ``src``.
+        BackboneExportError: See :func:`extract_backbone`; also when ``out`` is ``src``, and
+            for a checkpoint saved after 0 training iterations (untrained weights).
     """
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
     if osp.exists(out) and osp.exists(src) and osp.samefile(src, out):
         raise BackboneExportError(f'refusing to overwrite the input {src} with its export')
     backbone = extract_backbone(src)
+    if backbone.meta.get('iter') == 0:
+        raise BackboneExportError(
+            f'{src} was saved after 0 training iterations: its backbone is the random '
+            f'initialisation, not pre-trained weights. Check the run\'s log (an epoch with no '
+            f'iterations: fewer images than the global batch?) and train it first.')
     save_backbone(backbone, out, fmt)
     return backbone
 

@@ -31,3 +31,22 @@ def test_export_equals_the_live_query_backbone(tmp_path):
     moved = [k for k in live if not torch.equal(live[k], key_encoder[k])
              and live[k].is_floating_point()]
     assert 'layer4.1.conv2.weight' in moved and 'bn1.running_var' in moved
+
+
+def test_a_checkpoint_of_zero_iterations_is_not_exported(tmp_path):
+    """A run that trained nothing (e.g. fewer images than the batch) saved random weights."""
+    import pytest
+
+    from detco_mm.utils.backbone_export import BackboneExportError
+    from detection_data import write_detco_checkpoint
+    path = write_detco_checkpoint(str(tmp_path / 'epoch_1.pth'), depth=18)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt['meta'] = dict(epoch=1, iter=0)
+    torch.save(ckpt, path)
+    with pytest.raises(BackboneExportError, match='saved after 0 training iterations: its '
+                       'backbone is the random initialisation'):
+        export_backbone(path, str(tmp_path / 'out.pth'))
+    assert not (tmp_path / 'out.pth').exists()
+    ckpt['meta'] = dict(epoch=1, iter=1)
+    torch.save(ckpt, path)
+    export_backbone(path, str(tmp_path / 'out.pth'))  # one iteration is training
