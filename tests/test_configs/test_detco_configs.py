@@ -24,8 +24,9 @@ def load(name):
 
 def test_every_config_is_covered():
     shipped = {osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, '*.py'))}
-    # detco_r18_demo.py (make demo) is checked in test_demo_configs.py
-    assert shipped == set(DETCO_CONFIGS) | {'mocov2_r50_8xb32.py', 'detco_r18_demo.py'}
+    # detco_r18_demo.py and mocov2_r18_demo.py (make demo) are checked in test_demo_configs.py
+    assert shipped == set(DETCO_CONFIGS) | {'mocov2_r50_8xb32.py', 'detco_r18_demo.py',
+                                            'mocov2_r18_demo.py'}
 
 
 def test_flagship_is_the_papers_setting():
