@@ -7,8 +7,8 @@ the demo's batch of 32. An lr far above that is the trap the first demo fell int
 batch 32, 16x the rule): the stem's weights grew 6-8x (conv1 L2 norm 14-20 against 2.45 at
 random init and 3.0 at the rule's lr), two local loss terms ended at chance, and its backbone
 fine-tuned no better than random init (13.8 vs 14.5 AP on the demo's 40 labelled scenes, 2
-seeds; 17.7 at the rule's lr). Every convolution is followed by BN, so a larger weight norm
-only shrinks the effective step of the fine-tuning.
+seeds; 17.7 at the rule's lr). Rescaling its convs to random init's norms (the same function,
+BN follows each) recovered only 1 AP: most of the loss is a worse representation.
 
 :class:`LinearScalingRuleHook` logs, before the first iteration (after ``auto_scale_lr`` and
 any resume), the lr of the run beside the rule's lr for its total batch (batch per process x
