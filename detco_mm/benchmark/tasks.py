@@ -1,4 +1,4 @@
-"""The paper's downstream benchmarks (``detco_spec.md`` section 5) as table definitions.
+"""The paper's downstream benchmarks (paper sec. 4, tables 3-7 and 13) as table definitions.
 
 A *task* is a detector + head + data set (e.g. Mask R-CNN R50-FPN on COCO); a *benchmark* is a
 task at one schedule (e.g. 1x = 90k iterations), one table in the output. For each task this

@@ -1,7 +1,7 @@
 """Export the query encoder's ResNet of a DetCo checkpoint for downstream detectors.
 
 DetCo is evaluated by fine-tuning detectors whose ResNet-50 starts from the pre-trained query
-encoder (paper sec. 4; ``detco_spec.md`` sec. 5). Only that backbone is exported: keys
+encoder (paper sec. 4). Only that backbone is exported: keys
 ``backbone.*`` of a DetCo (or any MMSelfSup) checkpoint. The momentum encoder
 (``encoder_k.*``), the neck, the head and the queues never are.
 

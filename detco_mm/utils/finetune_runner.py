@@ -1,6 +1,6 @@
 """The runner of the DetCo fine-tuning configs: one setting per input, checked before training.
 
-The benchmarks of the paper (sec. 4; ``detco_spec.md`` sec. 5) fine-tune MMDetection detectors
+The benchmarks of the paper (sec. 4; README "Downstream") fine-tune MMDetection detectors
 from the exported DetCo backbone. Two things of the plain MMEngine ``Runner`` get in the way:
 
 1. MMEngine substitutes config variables when it parses the file, so

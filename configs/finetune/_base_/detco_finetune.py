@@ -1,5 +1,5 @@
 # What every DetCo fine-tuning config shares: the paper's downstream protocol (sec. 4; MoCo's
-# detectron2 protocol, see detco_spec.md sec. 5). The detector starts from the exported DetCo
+# detectron2 protocol; README "Downstream"). The detector starts from the exported DetCo
 # ResNet-50, uses SyncBN in backbone, neck and heads, freezes nothing (frozen_stages=-1,
 # norm_eval=False), has a pytorch-style ResNet (stride in the 3x3 conv) and takes RGB input
 # normalised with the ImageNet mean / std of pre-training.

@@ -3,7 +3,7 @@
 DetCo (Xie et al., ICCV 2021), sec. 3.2 "local patch set": a 255x255 crop of the image is cut
 into a 3x3 grid of 85x85 cells, a random 64x64 patch is taken inside each cell (the gaps between
 patches stop the network from solving the task by matching edges), and the nine patches are
-shuffled. See ``detco_spec.md`` section 3.
+shuffled (paper sec. 3.2).
 """
 from typing import Dict, Tuple
 

@@ -2,7 +2,7 @@
 
 Xie, Ding, Wang, Zhan, Xu, Sun, Li, Luo, ICCV 2021 (arXiv 2102.04803), sec. 3 and fig. 2(b).
 The authors never released their pre-training code; this follows the paper and MoCo v2, on
-which DetCo builds (see ``detco_spec.md`` of the development docs for the choices made).
+which DetCo builds; the README's component table lists where each part lives.
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
