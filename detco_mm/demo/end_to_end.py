@@ -165,11 +165,11 @@ def run_demo(mode: str, device: str, data_root: str, work_dir: str,
         with open(osp.join(ROOT, png), 'wb') as f:
             f.write(render_png(terms['curves'], 'DetCo pre-training losses (make demo); dashed: '
                                'chance level w ln(K+1)', chance=terms['chance_levels']))
-        lines = render_comparison(rows) + [''] + verdict(rows)
+        table, lines = render_comparison(rows), verdict(rows)
         with open(osp.join(ROOT, comparison_md), 'w', encoding='utf-8') as f:
-            f.write('\n'.join(lines) + '\n')
-        return rows, terms, lines
-    rows, terms, lines = timed('results', report)
+            f.write('\n'.join(table + [''] + lines) + '\n')
+        return rows, terms, table, lines
+    rows, terms, table, lines = timed('results', report)
     times['total'] = time.monotonic() - start
     terms.pop('curves')
     return dict(
@@ -178,8 +178,7 @@ def run_demo(mode: str, device: str, data_root: str, work_dir: str,
         pretraining=dict(work_dir=pretrain_dir, **terms),
         backbones=backbones,
         finetuning=dict(labels=preset.train_ann_file, work_dirs=finetune_dirs,
-                        rows=[asdict(r) for r in rows], table=lines[:-1 - len(verdict(rows))],
-                        verdict=verdict(rows)),
+                        rows=[asdict(r) for r in rows], table=table, verdict=lines),
         outputs=dict(benchmark_md=table_md, benchmark_json=table_json,
                      comparison_md=comparison_md, loss_curves_png=png, logs=logs,
                      summary=osp.join(work_dir, 'summary.json')),
