@@ -1,11 +1,12 @@
-"""DetCo data transforms: the jigsaw local patch set, the packing of views (sec. 3.2), and
-image loading that converts or skips bad files."""
+"""DetCo data transforms: the jigsaw local patch set, the packing of views (sec. 3.2), image
+loading that converts or skips bad files, and MoCo v2's crop and blur computed faster."""
+from .antialiased_crop import AntialiasedRandomResizedCrop, antialiased_resize
 from .formatting import PackDetCoInputs
 from .gaussian_blur import RandomGaussianBlurCV2
 from .jigsaw import JigsawPatches
 from .loading import BadImageError, RobustLoadImageFromFile
 
 __all__ = [
-    'JigsawPatches', 'PackDetCoInputs', 'RandomGaussianBlurCV2', 'RobustLoadImageFromFile',
-    'BadImageError'
+    'AntialiasedRandomResizedCrop', 'antialiased_resize', 'JigsawPatches', 'PackDetCoInputs',
+    'RandomGaussianBlurCV2', 'RobustLoadImageFromFile', 'BadImageError'
 ]
