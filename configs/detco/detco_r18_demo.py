@@ -23,24 +23,12 @@ model = dict(
     backbone=dict(depth=18),
     neck=dict(in_channels=(64, 128, 256, 512)))
 
-photometric_augmentation = [
-    dict(type='RandomApply', transforms=[
-        dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
-             backend='cv2')], prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='RandomGaussianBlurCV2', sigma_min=0.1, sigma_max=2.0, prob=0.5),
-]
+# the flagship's view pipelines with the demo's crop and patch sizes
 global_view_pipeline = [
-    dict(type='RandomResizedCrop', size=64, scale=(0.2, 1.), backend='cv2'),
-    *photometric_augmentation,
-    dict(type='RandomFlip', prob=0.5),
-]
+    dict(_base_.global_view_pipeline[0], size=64), *_base_.global_view_pipeline[1:]]
 local_view_pipeline = [
-    dict(type='RandomResizedCrop', size=96, scale=(0.6, 1.), backend='cv2'),
-    *photometric_augmentation,
-    dict(type='JigsawPatches', grid_size=3, patch_size=24, shuffle=True),
-]
+    dict(_base_.local_view_pipeline[0], size=96), *_base_.local_view_pipeline[1:-1],
+    dict(_base_.local_view_pipeline[-1], patch_size=24)]
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,

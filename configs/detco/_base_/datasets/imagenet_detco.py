@@ -10,8 +10,11 @@
 # SeedAugmentation + ResumableSampler seed each sample's augmentation from (seed, epoch,
 # index), so a resumed run sees the same views as an uninterrupted one
 # (detco_mm/datasets/sample_seeding.py).
-# The augmentations are MoCo v2's, computed with OpenCV instead of PIL (MMSelfSup's MoCo v2
-# config uses PIL): 2-9x faster per transform, which DetCo needs with four views per image.
+# The augmentations are MoCo v2's, computed faster than with PIL (MMSelfSup's MoCo v2 config
+# uses PIL), which DetCo needs with four views per image: colour jitter and blur with OpenCV,
+# the crop's resize with torch's port of PIL's antialiased bilinear resize
+# (AntialiasedRandomResizedCrop: MMSelfSup's crop boxes, PIL's pixels within 1 grey level;
+# OpenCV's bilinear resize would alias, 2.7 grey levels off PIL on average at 512 -> 224).
 dataset_type = 'ImageFolderDataset'
 data_root = 'data/imagenet/'
 
@@ -36,12 +39,19 @@ photometric_augmentation = [
     dict(type='RandomGaussianBlurCV2', sigma_min=0.1, sigma_max=2.0, prob=0.5),
 ]
 global_view_pipeline = [
-    dict(type='RandomResizedCrop', size=224, scale=(0.2, 1.), backend='cv2'),
+    dict(type='AntialiasedRandomResizedCrop', size=224, scale=(0.2, 1.)),
     *photometric_augmentation,
     dict(type='RandomFlip', prob=0.5),
 ]
+# Horizontal flip: the patch sets are not flipped. This is a judgement: we found no statement
+# in the paper that clearly says the patches are flipped (it describes the patch set by its
+# crop, grid, patch size and shuffle); one reimplementation flips them. A flip would mainly add
+# mirror invariance between the two patch sets (l2l): l2g already pairs the patches with the
+# key's global view, flipped half of the time, and the shuffle scrambles the layout a flip
+# would mirror. To flip them, insert dict(type='RandomFlip', prob=0.5) before JigsawPatches
+# (it mirrors the whole 255 crop: every patch and their layout).
 local_view_pipeline = [
-    dict(type='RandomResizedCrop', size=255, scale=(0.6, 1.), backend='cv2'),
+    dict(type='AntialiasedRandomResizedCrop', size=255, scale=(0.6, 1.)),
     *photometric_augmentation,
     dict(type='JigsawPatches', grid_size=3, patch_size=64, shuffle=True),
 ]
