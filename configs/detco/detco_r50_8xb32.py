@@ -5,7 +5,7 @@ _base_ = [
     '_base_/models/detco_r50.py',
     '_base_/datasets/imagenet_detco.py',
     'mmselfsup::selfsup/_base_/schedules/sgd_coslr-200e_in1k.py',
-    'mmselfsup::selfsup/_base_/default_runtime.py',
+    '_base_/default_runtime.py',  # MMSelfSup's, plus TensorBoard
 ]
 
 # Fused SGD updates all parameters in one kernel; DetCo's neck adds ~55M parameters to

@@ -1,5 +1,6 @@
 """The shipped pre-training configs: the paper's settings, and they build and run."""
 import glob
+import os
 import os.path as osp
 
 import numpy as np
@@ -87,3 +88,54 @@ def test_model_builds_and_pipeline_gives_four_views(name, image_folder):
     assert all(x.dtype == torch.uint8 for x in packed['inputs'])
     if 'aa' in name:
         assert 'AutoAugment' in str(cfg.train_dataloader.dataset.pipeline)
+
+
+@pytest.mark.parametrize('name', DETCO_CONFIGS)
+def test_views_are_moco_v2s_with_pil_like_crops(name):
+    """Global views: MoCo v2's crop (224, scale 0.2-1) resized like PIL, then flipped; patch
+    sets: a 255 crop (scale 0.6-1), not flipped (see imagenet_detco.py)."""
+    global_view, local_view = load(name).train_dataloader.dataset.pipeline[2].transforms
+    crops = [(v[0].type, v[0].size, tuple(v[0].scale)) for v in (global_view, local_view)]
+    assert crops == [('AntialiasedRandomResizedCrop', 224, (0.2, 1.)),
+                     ('AntialiasedRandomResizedCrop', 255, (0.6, 1.))]
+    assert global_view[-1].type == 'RandomFlip'
+    assert 'RandomFlip' not in [t.type for t in local_view]
+    assert local_view[-1].type == 'JigsawPatches'
+
+
+def test_every_pretraining_config_logs_to_tensorboard():
+    for path in sorted(glob.glob(osp.join(CONFIG_DIR, '*.py'))):
+        visualizer = Config.fromfile(path).visualizer
+        assert [b.type for b in visualizer.vis_backends] == [
+            'LocalVisBackend', 'TensorboardVisBackend'], path
+        assert 'name' not in visualizer, path  # the Runner names it after the run
+
+
+def test_tensorboard_events_hold_every_logged_scalar(tmp_path):
+    """A real 2-iteration run of the tiny config (which inherits the runtime): its events
+    file holds each loss term, the total, lr and data_time at both iterations, with the
+    values of the text/json log."""
+    import json
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from conftest import train_tiny_detco
+    runner = train_tiny_detco(str(tmp_path), num_images=8)  # batch 4: 2 iterations
+    assert runner.visualizer.instance_name == runner.experiment_name
+    vis_dir = osp.join(runner.log_dir, 'vis_data')
+    events = glob.glob(osp.join(vis_dir, 'events.out.tfevents.*'))
+    assert len(events) == 1, os.listdir(vis_dir)
+    acc = EventAccumulator(events[0])
+    acc.Reload()
+    tags = set(acc.Tags()['scalars'])
+    stages = ('res2', 'res3', 'res4', 'res5')
+    terms = {f'loss_{t}_{s}' for t in ('g2g', 'l2l', 'l2g') for s in stages}
+    assert terms | {'loss', 'lr', 'data_time', 'time'} <= tags, sorted(tags)
+    with open(osp.join(vis_dir, 'scalars.json')) as f:
+        logged = [json.loads(line) for line in f]
+    assert [r['step'] for r in logged] == [1, 2]
+    for tag in terms | {'loss', 'lr', 'data_time'}:
+        scalars = acc.Scalars(tag)
+        assert [s.step for s in scalars] == [1, 2], tag
+        assert [s.value for s in scalars] == pytest.approx([r[tag] for r in logged],
+                                                           rel=1e-6), tag
