@@ -2,15 +2,19 @@
 
 Round trips: a trained DetCo checkpoint (ResNet-18, the tiny test config) and a ResNet-50 one go
 out in the three formats and load strictly into MMDetection's, MMSelfSup's and torchvision's
-ResNet; the detectron2 pickle has detectron2's names and shapes. Inputs with a ``module.``
-prefix, extracted backbones, truncated files and checkpoints without a backbone behave as the
-tool promises.
+ResNet; the detectron2 pickle has detectron2's names and every tensor's shape. Inputs with a
+``module.`` prefix, extracted backbones, truncated files, files that are no checkpoint (text,
+random bytes, detectron2 pickles, ...), incomplete backbones, checkpoints without a backbone and
+output paths that cannot be written behave as the tool promises: one message naming the file
+and the fix, as the user sees it from the command line.
 """
 import importlib.util
+import os
 import os.path as osp
 import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -177,6 +181,17 @@ def test_resnet50_round_trips(r50_ckpt, tmp_path):
     assert not any(k.startswith(('layer', 'fc', 'bn')) or 'downsample' in k for k in model)
     np.testing.assert_array_equal(model['res4.5.conv3.norm.bias'],
                                   expected['layer3.5.bn3.bias'].numpy())
+    # every array has its tensor's shape: detectron2 skips any other ("Shape of ... will not be
+    # loaded"); the 53 BN counters are 0-d as v.numpy() makes them in MoCo's converter
+    for key, tensor in expected.items():
+        assert model[detectron2_name(key)].shape == tuple(tensor.shape), key
+    counters = [k for k in model if k.endswith('num_batches_tracked')]
+    assert len(counters) == 53 and {model[k].shape for k in counters} == {()}
+
+    # the pickle is no input: it is already converted
+    with pytest.raises(BackboneExportError, match=r"d2\.pkl is a detectron2 checkpoint \(a pickle "
+                       r"of numpy arrays under 'model', __author__ 'detco-mm'\)"):
+        extract_backbone(str(tmp_path / 'd2.pkl'))
 
 
 @pytest.mark.parametrize('key,name', [
@@ -255,19 +270,153 @@ def test_checkpoints_without_a_query_backbone(r50_ckpt, tmp_path, capsys):
     torch.save({'state_dict': {k: v for k, v in state.items()
                                if not k.startswith(('backbone.layer4.2.conv3',
                                                     'backbone.layer4.2.bn3'))}}, incomplete)
-    with pytest.raises(BackboneExportError, match=r'incomplete.pth \(backbone\.\): the '
-                       r'ResNet-50 backbone is incomplete, 5 keys are missing \(e\.g\. '
-                       r'layer4\.2\.conv3\.weight'):
+    msg, _ = export([str(incomplete), str(tmp_path / 'out.pth')], capsys)
+    assert msg == (
+        f'export_backbone.py: {incomplete} (backbone.): the ResNet-50 backbone is incomplete: '
+        f'5 keys are missing: layer4.2.{{conv3.weight, bn3.*}}. Export from the complete '
+        f'checkpoint the run saved (work_dirs/<config>/epoch_N.pth); a backbone truncated by a '
+        f'copy or edited by hand cannot be exported.')
+    # whole blocks missing: named against the nearest standard depth
+    for gone, blocks, missing in [
+            (('backbone.layer4.2.', ), '(3, 4, 6, 2)', 'layer4.2'),
+            (('backbone.layer4.', ), '(3, 4, 6, 0)', 'layer4.* (all 3 blocks)'),
+            (('backbone.layer3.1.', 'backbone.layer3.2.', 'backbone.layer3.3.',
+              'backbone.layer3.4.', 'backbone.layer1.2.'), '(2, 4, 2, 3)',
+             'layer1.2, 4 of the 6 blocks of layer3 (layer3.1 ... layer3.4)')]:
+        torch.save({'state_dict': {k: v for k, v in state.items() if not k.startswith(gone)}},
+                   incomplete)
+        msg, _ = export([str(incomplete), str(tmp_path / 'out.pth')], capsys)
+        assert msg.startswith(
+            f'export_backbone.py: {incomplete} (backbone.): the backbone is incomplete: it has '
+            f'Bottleneck blocks {blocks} per stage (layer1..layer4), and the nearest standard '
+            f'depth, ResNet-50, has (3, 4, 6, 3); missing: {missing}. Export from the complete '
+            f'checkpoint'), msg
+    # more blocks than any standard depth
+    extra = dict(state, **{'backbone.layer1.3.conv1.weight': torch.zeros(64, 256, 1, 1)})
+    torch.save({'state_dict': extra}, incomplete)
+    with pytest.raises(BackboneExportError, match=r'Bottleneck blocks \(4, 4, 6, 3\) per '
+                       r'stage \(layer1..layer4\) is none of the standard depths \(ResNet-18 '
+                       r'BasicBlock \(2, 2, 2, 2\), .*ResNet-50 Bottleneck \(3, 4, 6, 3\)'):
         extract_backbone(str(incomplete))
-    torch.save({'state_dict': {k: v for k, v in state.items()
-                               if not k.startswith('backbone.layer4.2.')}}, incomplete)
-    with pytest.raises(BackboneExportError, match=r'Bottleneck blocks \(3, 4, 6, 2\) per '
-                       r'stage is none of the standard depths'):
-        extract_backbone(str(incomplete))
+    assert not (tmp_path / 'out.pth').exists()
 
     with pytest.raises(BackboneExportError, match='holds a list, not a checkpoint dict'):
         torch.save([1, 2], tmp_path / 'list.pth')
         extract_backbone(str(tmp_path / 'list.pth'))
+
+
+FIX = ('Pass the checkpoint the pre-training run saved (work_dirs/<config>/epoch_N.pth) or a '
+       'backbone this tool exported in mmdet/torchvision format.')
+
+
+def _write_inputs(tmp_path):
+    """name -> (path, expected message after 'export_backbone.py: ') of files that are no
+    PyTorch checkpoint, each told apart without unpickling it."""
+    rng = np.random.default_rng(0)
+    cases = {}
+    text = tmp_path / 'notes.pth'
+    text.write_text('epoch 200 done, saved to work_dirs\n')
+    cases['text'] = (text, f"{text} (35 bytes) is a text file, not a PyTorch checkpoint: it "
+                     f"starts with 'epoch 200 done, saved to work_dirs'. {FIX}")
+    noise = tmp_path / 'noise.pth'
+    noise.write_bytes(b'\x17' + rng.bytes(4095))  # 0x17: neither a zip nor a pickle header
+    head = noise.read_bytes()[:8].hex(' ')
+    cases['random bytes'] = (noise, f'{noise} (4096 bytes) is not a PyTorch checkpoint: it starts '
+                             f'with bytes {head}, while torch.save writes a zip archive (50 4b 03 '
+                             f'04) or, in its legacy format, a pickle (80 02). {FIX}')
+    official = tmp_path / 'detco_r50_d2.pkl'
+    with open(official, 'wb') as f:  # as MoCo's / DetCo's convert-pretrain-to-detectron2.py
+        pickle.dump({'model': {'stem.conv1.weight': np.zeros((64, 3, 7, 7), np.float32)},
+                     '__author__': 'OpenSelfSup', 'matching_heuristics': True}, f)
+    cases['detectron2 pkl'] = (
+        official, f"{official} is a detectron2 checkpoint (a pickle of numpy arrays under "
+        f"'model', __author__ 'OpenSelfSup'), not a PyTorch checkpoint: it is already "
+        f"converted, e.g. by this tool's --format detectron2 or MoCo's "
+        f"convert-pretrain-to-detectron2.py. Load it in detectron2 directly (MODEL.WEIGHTS "
+        f"{official}); for another format, run this tool on the DetCo checkpoint it was "
+        f"exported from (work_dirs/<config>/epoch_N.pth).")
+    raw = tmp_path / 'raw.pkl'
+    with open(raw, 'wb') as f:
+        pickle.dump({'conv1.weight': np.zeros(3, np.float32)}, f, protocol=2)
+    cases['raw pickle'] = (raw, f'refusing to load {raw}: it is a raw Python pickle (it names ')
+    archive = tmp_path / 'images.zip'
+    with zipfile.ZipFile(archive, 'w') as z:
+        z.writestr('images/a.jpg', b'jpeg')
+    cases['zip archive'] = (archive, f'{archive} is a zip archive without data.pkl (1 file: '
+                            f'images/a.jpg), not a file written by torch.save. {FIX}')
+    lfs = tmp_path / 'epoch_200.pth'
+    lfs.write_text('version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n')
+    cases['git lfs pointer'] = (lfs, f'{lfs} is a Git LFS pointer (63 bytes of text), not the '
+                                f'checkpoint itself: fetch it with `git lfs pull` (or download '
+                                f'the file), then export it.')
+    empty = tmp_path / 'empty.pth'
+    empty.write_bytes(b'')
+    cases['empty'] = (empty, f'{empty} is empty (0 bytes), not a PyTorch checkpoint. {FIX}')
+    return cases
+
+
+INPUT_CASES = ['text', 'random bytes', 'detectron2 pkl', 'raw pickle', 'zip archive',
+               'git lfs pointer', 'empty']
+
+
+@pytest.mark.parametrize('case', INPUT_CASES)
+def test_files_that_are_no_checkpoint_are_named(case, tmp_path, capsys):
+    """One message naming the file, what it is and the fix; nothing is unpickled or written.
+    (Before: text gave a raw ``KeyError: 101``, a detectron2 .pkl "truncated" or "raw pickle".)
+    """
+    path, expected = _write_inputs(tmp_path)[case]
+    msg, _ = export([str(path), str(tmp_path / 'out.pth')], capsys)
+    assert msg.startswith(f'export_backbone.py: {expected}'), msg
+    assert '\n' not in msg and not (tmp_path / 'out.pth').exists()
+    if case == 'raw pickle':
+        assert 'numpy' in msg and 'not a file written by torch.save' in msg
+
+
+def _unwritable_dir():
+    """A directory that even root cannot create files in (sysfs), or None."""
+    if not osp.isdir('/sys'):
+        return None
+    try:
+        open('/sys/detco_probe.pth', 'wb').close()
+    except OSError:
+        return '/sys'
+    os.remove('/sys/detco_probe.pth')
+    return None
+
+
+def test_output_paths(r50_ckpt, tmp_path, capsys):
+    """Refused before reading the input: a detectron2 export to a non-.pkl path and an OUT that
+    is a directory. Created: missing parent directories (as MMEngine's LocalBackend.put).
+    Named: a parent that is a file, a directory that cannot be written."""
+    msg, _ = export([r50_ckpt, str(tmp_path / 'r50_d2.pth'), '--format', 'detectron2'], capsys)
+    assert msg == (
+        f"export_backbone.py: the detectron2 format needs an output path ending in .pkl, not "
+        f"{tmp_path / 'r50_d2.pth'}: detectron2's DetectionCheckpointer reads a pickle only from "
+        f"a .pkl file and opens anything else with torch.load, which cannot read it. Use e.g. "
+        f"{tmp_path / 'r50_d2.pkl'}")
+    assert not (tmp_path / 'r50_d2.pth').exists()
+
+    msg, _ = export([r50_ckpt, str(tmp_path)], capsys)
+    assert msg == (f'export_backbone.py: the output {tmp_path} is a directory; give the file '
+                   f'to write, e.g. {tmp_path / "backbone_mmdet.pth"}')
+
+    nested = tmp_path / 'work_dirs' / 'detco' / 'backbone_mmdet.pth'
+    assert export([r50_ckpt, str(nested)], capsys)[0] is None
+    assert sorted(p.name for p in nested.parent.iterdir()) == ['backbone_mmdet.pth']  # no .part
+
+    blocker = tmp_path / 'work_dirs' / 'detco' / 'backbone_mmdet.pth' / 'x' / 'out.pth'
+    msg, _ = export([r50_ckpt, str(blocker)], capsys)
+    assert msg == (f'export_backbone.py: cannot create the output directory {blocker.parent} for '
+                   f'{blocker}: {nested} is a file, not a directory. Choose an output path in a '
+                   f'directory you can write to (e.g. under work_dirs/).')
+
+    locked = _unwritable_dir()
+    if locked is None:
+        pytest.skip('no directory here refuses writes to this user')
+    msg, _ = export([r50_ckpt, osp.join(locked, 'backbone.pth')], capsys)
+    assert msg.startswith(f'export_backbone.py: cannot write {locked}/backbone.pth: ')
+    assert msg.endswith(f'. Choose an output path in a directory you can write to (e.g. under '
+                        f'work_dirs/), or make {locked} writable for this user.')
 
 
 def test_foreign_pickled_objects_are_refused(r50_ckpt, tmp_path, capsys):
@@ -291,9 +440,17 @@ def test_script_runs_from_the_command_line(r50_ckpt, tmp_path, subprocess_env):
     assert f'-> {out} (mmdet format)' in result.stdout
     assert torch.load(out, weights_only=True)['meta']['exported_by'].startswith('detco-mm ')
 
-    result = subprocess.run([sys.executable, SCRIPT, str(tmp_path / 'nope.pth'), str(out),
-                             '--format', 'torchvision'], env=subprocess_env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f'export_backbone.py: {tmp_path / "nope.pth"} does not exist')
+    # what the user sees for bad input / output: one line, exit status 1, no traceback
+    text, expected = _write_inputs(tmp_path)['text']
+    runs = [([str(text), str(out), '--format', 'torchvision'], f'export_backbone.py: {expected}')]
+    locked = _unwritable_dir()
+    if locked is not None:
+        runs.append(([r50_ckpt, osp.join(locked, 'r50.pkl')],
+                     f'export_backbone.py: cannot write {locked}/r50.pkl: '))
+    for args, message in runs:
+        result = subprocess.run([sys.executable, SCRIPT, *args], env=subprocess_env,
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1, result.stderr[-3000:]
+        lines = [line for line in result.stderr.splitlines() if 'Warning' not in line]
+        assert len(lines) == 1 and lines[0].startswith(message), result.stderr[-3000:]
+        assert 'Traceback' not in result.stderr

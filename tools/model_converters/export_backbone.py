@@ -14,7 +14,12 @@ Usage::
 
 CKPT may be a full MMEngine checkpoint (``epoch_N.pth``), a state dict whose keys carry DDP's
 ``module.`` prefix, or an already extracted backbone. FORMAT defaults to ``detectron2`` when OUT
-ends with ``.pkl`` and to ``mmdet`` otherwise.
+ends with ``.pkl`` and to ``mmdet`` otherwise; ``detectron2`` needs a ``.pkl`` OUT. Missing
+parent directories of OUT are created.
+
+Bad input (not a PyTorch checkpoint, a detectron2 ``.pkl``, an incomplete or non-standard
+ResNet, pickled objects that safe loading refuses) or an output that cannot be written ends the
+tool with exit status 1 and one line on stderr naming the file, what is wrong and the fix.
 """
 import argparse
 import sys
@@ -29,7 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         description='Export the query-encoder ResNet of a DetCo checkpoint')
     parser.add_argument('checkpoint', help='DetCo checkpoint, DDP state dict or extracted '
                         'backbone')
-    parser.add_argument('out', help='output file')
+    parser.add_argument('out', help='output file (.pkl for detectron2); missing parent '
+                        'directories are created')
     parser.add_argument(
         '--format', choices=FORMATS, default=None,
         help='mmdet: {"state_dict", "meta"} for init_cfg=Pretrained (MMDetection/MMSelfSup '
