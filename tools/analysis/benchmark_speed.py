@@ -15,10 +15,16 @@ the DetCo and the MoCo v2 pipelines of the same configs on the same image files 
 ImageNet's typical 375x500 size are written to a temp dir unless ``--data-root`` is given),
 alternating image by image.
 
+``views``: one view, per view, of MMSelfSup's stock MoCo v2 view pipeline (PIL) against
+DetCo's global view and patch set (and the global view with a non-antialiased cv2 crop), on
+decoded photographs (scikit-image's, or ``--data-root``), CPU and wall ms
+(:mod:`detco_mm.analysis.pipeline_speed`).
+
 Examples::
 
     python tools/analysis/benchmark_speed.py                       # train, ResNet-50, batch 8, CPU
     python tools/analysis/benchmark_speed.py --mode data
+    python tools/analysis/benchmark_speed.py --mode views --repeats 5
     python tools/analysis/benchmark_speed.py --device cuda --amp bf16 --channels-last --batch 32
     python tools/analysis/benchmark_speed.py --optimizer plain     # both plain (unfused) SGD
 
@@ -58,7 +64,7 @@ STAGE_CHANNELS = {18: (64, 128, 256, 512), 34: (64, 128, 256, 512),
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--mode', choices=['train', 'data'], default='train')
+    parser.add_argument('--mode', choices=['train', 'data', 'views'], default='train')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--depth', type=int, default=50, choices=sorted(STAGE_CHANNELS))
     parser.add_argument('--batch', type=int, default=8, help='images per step')
@@ -73,8 +79,11 @@ def parse_args() -> argparse.Namespace:
                         "optimizer settings (SGD, fused); 'plain': both get them with "
                         "fused=False; 'config': each its own config's (DetCo fused, MoCo v2 "
                         "MMSelfSup's default loop: not a like-for-like ratio)")
-    parser.add_argument('--images', type=int, default=40, help='data mode: images per pipeline')
-    parser.add_argument('--data-root', help='data mode: a folder of images to use')
+    parser.add_argument('--images', type=int, default=40,
+                        help='data mode: images per pipeline (views mode: at most 8 photos '
+                        'unless --data-root)')
+    parser.add_argument('--data-root', help='data / views mode: a folder of images to use')
+    parser.add_argument('--repeats', type=int, default=3, help='views mode: timed passes')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     args = parser.parse_args()
     if args.amp != 'none' and not args.device.startswith('cuda'):
@@ -287,6 +296,17 @@ def run_data(args: argparse.Namespace) -> Dict[str, dict]:
     return results
 
 
+def run_views(args: argparse.Namespace) -> Dict[str, dict]:
+    """``--mode views``: see :mod:`detco_mm.analysis.pipeline_speed`."""
+    from detco_mm.analysis import pipeline_speed
+    images = pipeline_speed.load_images(args.data_root, args.images)
+    results = pipeline_speed.run(images, CONFIGS['detco'], repeats=args.repeats)
+    print(f'one view per pipeline: {len(images)} decoded images x {args.repeats} repeats, '
+          'one thread, medians')
+    print(pipeline_speed.format_table(results))
+    return results
+
+
 def print_table(results: Dict[str, dict], memory_kind: Optional[str], unit: str,
                 rate_key: str) -> None:
     header = f'{"":8} {"median ms":>10} {unit:>10}'
@@ -313,8 +333,10 @@ def main() -> None:
     torch.manual_seed(0)
     if args.mode == 'train':
         run_train(args)
-    else:
+    elif args.mode == 'data':
         run_data(args)
+    else:
+        run_views(args)
 
 
 if __name__ == '__main__':
