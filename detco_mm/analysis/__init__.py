@@ -1,2 +1,3 @@
-"""Analysis of runs: loss curves with chance levels (:mod:`.loss_curves`) and the
-initialisation study (:mod:`.init_study`: random init vs MoCo v2 vs DetCo, with seeds)."""
+"""Analysis of runs: loss curves with chance levels (:mod:`.loss_curves`), the
+initialisation study (:mod:`.init_study`: random init vs MoCo v2 vs DetCo, with seeds) and the
+per-view cost of the pre-training view pipelines (:mod:`.pipeline_speed`)."""
