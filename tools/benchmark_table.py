@@ -10,7 +10,9 @@ Scans the MMEngine work dirs under each WORK_DIR (``work_dirs/`` holds one per f
 recognises each run's benchmark, schedule and pre-trained weights from its dumped config, takes
 its final evaluation, and writes one markdown table per benchmark with the paper's reference
 rows (``tools/benchmark_data/paper_results.json``) beside ours. Runs of the same setting are
-trials (mean ± std); runs without a final result are listed with the reason.
+trials (mean ± std); runs without a final result are listed with the reason. Runs that never
+trained (every launch failed before its first iteration, or is still starting) are left out of
+the tables and named on stderr, as are such launches of runs that did train.
 
 Outputs: ``--readme`` rewrites the part of a markdown file between
 ``<!-- detco-benchmark:start -->`` and ``<!-- detco-benchmark:end -->``; ``--markdown`` writes
@@ -25,9 +27,9 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-from detco_mm.benchmark import (PaperDataError, SectionError, build_tables, load_paper_results,
-                                read_runs, render_csv, render_json, render_markdown, render_png,
-                                replace_section)
+from detco_mm.benchmark import (NEVER_TRAINED, PaperDataError, SectionError, build_tables,
+                                load_paper_results, read_runs, render_csv, render_json,
+                                render_markdown, render_png, replace_section)
 
 DEFAULT_PAPER_DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_data',
                               'paper_results.json')
@@ -95,7 +97,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except PaperDataError as e:
         return _fail(str(e))
 
-    runs = read_runs(args.work_dirs)
+    found = read_runs(args.work_dirs)
+    never_trained = [run for run in found if run.status == NEVER_TRAINED]
+    runs = [run for run in found if run.status != NEVER_TRAINED]
     tables, unplaced = build_tables(runs, paper, measured_only=args.measured_only)
     roots = [osp.basename(osp.abspath(w)) for w in args.work_dirs]
     markdown = render_markdown(tables, unplaced, len(runs), roots)
@@ -132,7 +136,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                f'{measured} with a result, {problems} '
                f'without one, {len(unplaced)} in no table')
     print('; '.join([summary] + report), file=sys.stderr)
+    if never_trained:
+        print(f'benchmark_table.py: skipped {_count(never_trained, "run")} that never trained '
+              '(no training iteration or evaluation logged: failed before training, or still '
+              'starting): ' + ', '.join(run.name for run in never_trained), file=sys.stderr)
+    passed_over = [f'{run.name}/{launch}' for run in runs for launch in run.never_trained]
+    if passed_over:
+        print(f'benchmark_table.py: passed over {_count(passed_over, "launch")} that never '
+              'trained, in runs that did: ' + ', '.join(passed_over), file=sys.stderr)
     return 0
+
+
+def _count(items: list, noun: str) -> str:
+    return f'{len(items)} {noun}' + ('' if len(items) == 1 else 'es' if noun.endswith('h') else 's')
 
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ from .markdown import render_markdown
 from .paper_results import PaperDataError, load_paper_results, parse_paper_results
 from .plot import render_png
 from .recognise import RANDOM_INIT, Setting, recognise
-from .runs import Run, find_work_dirs, read_run, read_runs
+from .runs import NEVER_TRAINED, Run, find_work_dirs, read_run, read_runs
 from .section import END_MARKER, START_MARKER, SectionError, replace_section, update_file
 from .tables import Table, build_tables
 from .tasks import TASKS, Benchmark, Schedule, paper_benchmarks
@@ -20,7 +20,8 @@ from .tasks import TASKS, Benchmark, Schedule, paper_benchmarks
 __all__ = [
     'ConfigReadError', 'parse_config', 'read_config', 'render_csv', 'render_json',
     'render_markdown', 'PaperDataError', 'load_paper_results', 'parse_paper_results',
-    'render_png', 'RANDOM_INIT', 'Setting', 'recognise', 'Run', 'find_work_dirs', 'read_run',
-    'read_runs', 'END_MARKER', 'START_MARKER', 'SectionError', 'replace_section', 'update_file',
+    'render_png', 'RANDOM_INIT', 'Setting', 'recognise', 'NEVER_TRAINED', 'Run',
+    'find_work_dirs', 'read_run', 'read_runs', 'END_MARKER', 'START_MARKER', 'SectionError',
+    'replace_section', 'update_file',
     'Table', 'build_tables', 'TASKS', 'Benchmark', 'Schedule', 'paper_benchmarks'
 ]

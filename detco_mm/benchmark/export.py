@@ -78,6 +78,8 @@ def _table_dict(table: Table) -> Dict:
             'weights': row.weights,
             'train_data': row.train_data,
             'total_batch': row.total_batch,
+            'train_loop': row.train_loop,
+            'lr_schedule': list(row.lr_schedule),
             'trials': row.trials,
             'mean': {n: _number(row.mean[n]) for n in names},
             'std': {n: _number(row.std[n]) for n in names},

@@ -11,7 +11,10 @@ from file or directory names:
 - schedule: ``train_cfg`` -- ``max_iters`` of an ``IterBasedTrainLoop`` (or ``by_epoch=False``),
   or ``max_epochs`` of an ``EpochBasedTrainLoop``: MMDetection's COCO 12 / 24 epochs are the
   paper's 1x / 2x (90k / 180k iterations at batch 16); other epoch counts are converted to
-  iterations when the run's log tells the iterations per epoch;
+  iterations when the run's log tells the iterations per epoch. The table's rows also keep
+  apart runs of one benchmark whose training schedule differs in detail
+  (:attr:`Setting.train_loop`: loop type and length, e.g. 12 epochs vs 90k iterations;
+  :attr:`Setting.lr_schedule`: ``param_scheduler``, e.g. other lr steps);
 - weights: the ``checkpoint`` of the ``Pretrained`` entry of ``model.backbone.init_cfg`` (or
   the legacy ``model.backbone.pretrained``), plus ``load_from`` when the launch loaded a whole
   detector before training (``load_from`` of a resumed launch or of a test launch is the
@@ -19,7 +22,7 @@ from file or directory names:
 """
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from .tasks import TASKS, Benchmark, Schedule, Task
 
@@ -38,6 +41,8 @@ class Setting:
     batch_per_process: Optional[int] = None
     load_from: Optional[str] = None
     train_data: str = ''  # the training annotation file(s) and subset, e.g. a label budget
+    train_loop: str = ''  # loop type and length, e.g. 'IterBasedTrainLoop, 90000 iters'
+    lr_schedule: Tuple[str, ...] = ()  # one text per param_scheduler entry, in order
 
 
 def _get(cfg: Any, *path: str) -> Any:
@@ -81,6 +86,42 @@ def _train_data(dataset: Any, depth: int = 0) -> str:
     elif isinstance(indices, (list, tuple)):
         text += f' [{len(indices)} indices]'
     return text
+
+
+def _number(value: Any) -> str:
+    return f'{value:g}' if isinstance(value, float) else str(value)
+
+
+def _scheduler_text(scheduler: Any) -> str:
+    """One ``param_scheduler`` entry as text: ``MultiStepLR`` as its lr steps (the milestones,
+    in the unit its ``by_epoch`` gives, MMEngine's default being epochs), any other scheduler
+    as its type and arguments."""
+    if not isinstance(scheduler, dict):
+        return repr(scheduler)
+    kind = str(scheduler.get('type', '?'))
+    if kind == 'MultiStepLR' and isinstance(scheduler.get('milestones'), (list, tuple)):
+        unit = 'epochs' if scheduler.get('by_epoch', True) else 'iters'
+        steps = ', '.join(_number(m) for m in scheduler['milestones'])
+        gamma = scheduler.get('gamma', 0.1)
+        return f'lr steps (x{_number(gamma)}) at {steps or "none"} {unit}'
+    args = ', '.join(f'{k}={_number(v)}' for k, v in sorted(scheduler.items(), key=str)
+                     if k != 'type')
+    return f'{kind}({args})'
+
+
+def lr_schedule_of(cfg: dict) -> Tuple[str, ...]:
+    """``param_scheduler`` as texts: a list, one scheduler, or (several optimizers) a dict of
+    name -> list."""
+    schedulers = cfg.get('param_scheduler')
+    if isinstance(schedulers, dict) and 'type' not in schedulers:
+        return tuple(f'{name}: {_scheduler_text(s)}' for name in sorted(schedulers, key=str)
+                     for s in (schedulers[name] if isinstance(schedulers[name], (list, tuple))
+                               else [schedulers[name]]))
+    if schedulers is None:
+        return ()
+    if not isinstance(schedulers, (list, tuple)):
+        schedulers = [schedulers]
+    return tuple(_scheduler_text(s) for s in schedulers)
 
 
 def _head_layout(model: dict) -> str:
@@ -161,6 +202,12 @@ def recognise(cfg: dict, is_test: bool = False, iters_per_epoch: Optional[int] =
     for name in ('max_iters', 'max_epochs'):
         if not isinstance(getattr(setting, name), int):
             setattr(setting, name, None)
+    loop = str(train_cfg.get('type') or 'train_cfg') if isinstance(train_cfg, dict) else ''
+    if setting.max_iters is not None:
+        setting.train_loop = f'{loop}, {setting.max_iters} iters'
+    elif setting.max_epochs is not None:
+        setting.train_loop = f'{loop}, {setting.max_epochs} epochs'
+    setting.lr_schedule = lr_schedule_of(cfg)
 
     model_type = model.get('type')
     layout = _head_layout(model)

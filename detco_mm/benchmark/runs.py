@@ -14,7 +14,8 @@ What MMEngine 0.10 writes (each ``Runner`` start is a *launch*, named by its sta
 
 Rules (documented in the README section the tool writes):
 
-- A *run* is a work dir; several runs of the same benchmark, schedule and weights are trials.
+- A *run* is a work dir; several runs of the same setting are trials (what makes the setting:
+  :mod:`.tables`).
 - A training launch is *finished* when it reached the configured ``max_iters`` (or
   ``max_epochs``) -- seen in ``scalars.json``, ``Iter(train) [n/N]`` log lines or the
   ``Saving checkpoint at N iterations`` line -- and an evaluation was logged after its last
@@ -27,6 +28,11 @@ Rules (documented in the README section the tool writes):
   of the final checkpoint). If no launch finished, the newest launch says why: crashed (its log
   holds a traceback after the last training record), unfinished (still running, or killed
   without a logged error), or trained but never evaluated.
+- A launch that *never trained* -- it logged no training iteration and no evaluation: it
+  failed before its first iteration (missing data or checkpoint, bad config) or is still
+  starting -- says nothing about the run and is passed over (listed in
+  :attr:`Run.never_trained`). A run all of whose launches never trained has the status
+  :data:`NEVER_TRAINED`: it belongs in no table, and the caller lists it instead.
 - Metrics come from ``scalars.json`` (else ``vis_data/<ts>.json``, ``<ts>.json``); if the
   final evaluation is not there (e.g. the file was truncated), from the text log, whose values
   have 4 decimals.
@@ -59,6 +65,7 @@ EMPTY = 'empty'
 NO_LOGS = 'no logs'
 UNREADABLE = 'unreadable'
 NO_CONFIG = 'no config'
+NEVER_TRAINED = 'never trained'
 
 
 @dataclass
@@ -90,6 +97,12 @@ class Launch:
     state: str = UNFINISHED
     reason: str = ''
 
+    @property
+    def never_trained(self) -> bool:
+        """Has files, but no training record, iteration or evaluation."""
+        return (self.has_files and self.train_records == 0 and not self.reached_iter
+                and self.final_eval is None)
+
 
 @dataclass
 class Run:
@@ -101,6 +114,7 @@ class Run:
     launch: Optional[Launch] = None
     launches: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    never_trained: List[str] = field(default_factory=list)  # launches passed over
 
     @property
     def setting(self) -> Optional[Setting]:
@@ -418,14 +432,26 @@ def _read_run(work_dir: str, name: str) -> Run:
     if not any(launch.has_files for launch in launches):
         run.status, run.reason = NO_LOGS, 'its launch directories are empty'
         return run
-    finished = [launch for launch in launches if launch.state == FINISHED]
+    run.never_trained = [launch.name for launch in launches if launch.never_trained]
+    considered = [launch for launch in launches
+                  if launch.has_files and not launch.never_trained]
+    if not considered:
+        newest = next(launch for launch in launches if launch.has_files)
+        run.launch = newest
+        run.status = NEVER_TRAINED
+        crash = next((launch.crash for launch in launches if launch.crash), '')
+        run.reason = (f'no training iteration or evaluation logged in its '
+                      f'{len(run.never_trained)} launch{"es" if len(run.never_trained) > 1 else ""}'
+                      + (f' ({crash})' if crash else ''))
+        return run
+    finished = [launch for launch in considered if launch.state == FINISHED]
     if finished:
         chosen = finished[0]
-        if any(launch.has_files for launch in launches[:launches.index(chosen)]):
+        if considered.index(chosen) > 0:
             run.notes.append('a newer launch in this work dir is not finished; the newest '
                              'finished one is reported')
     else:
-        chosen = next(launch for launch in launches if launch.has_files)
+        chosen = considered[0]
     run.launch = chosen
     run.notes = chosen.notes + run.notes
     if chosen.config is None:
@@ -481,7 +507,8 @@ def display_name(path: str, root: str) -> str:
 
 
 def read_runs(roots: List[str]) -> List[Run]:
-    """All runs under the given roots, sorted by display name."""
+    """All runs under the given roots, sorted by display name (runs that never trained
+    included, with the status :data:`NEVER_TRAINED`)."""
     runs = []
     for root in roots:
         for work_dir in find_work_dirs(root):

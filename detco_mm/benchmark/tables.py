@@ -2,9 +2,15 @@
 
 Per benchmark (task + schedule): the paper rows named by the task (supervised, MoCo v2, DetCo,
 DetCo+AA where the paper has it), then one row per pre-trained weights of ours with the mean
-and sample standard deviation over its trials (runs of the same benchmark, schedule and
-weights) and the difference of the rounded mean to the paper's DetCo, then one row per run that
-has no complete result (crashed, unfinished, not evaluated, metrics missing) with the reason.
+and sample standard deviation over its trials and the difference of the rounded mean to the
+paper's DetCo, then one row per run that has no complete result (crashed, unfinished, not
+evaluated, metrics missing) with the reason. Runs that never trained (:data:`.runs.NEVER_TRAINED`:
+launches that failed before their first iteration) are in no table; the caller lists them.
+
+Trials of one row share the benchmark, the pre-trained weights, the training annotation
+file(s) and subset, the total batch and the training schedule in detail (loop type and length,
+``param_scheduler``): runs that differ in any of these are rows of their own, and where rows of
+the same weights differ, each row's notes name its value of the setting that tells them apart.
 
 Numbers are :class:`~decimal.Decimal` percentages: a logged fraction ``0.395`` becomes exactly
 ``39.5``, means are rounded half up to one decimal as the paper prints them, and the delta is
@@ -15,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .paper_results import PaperResults, PaperTable
-from .runs import FINISHED, Run
+from .runs import FINISHED, NEVER_TRAINED, Run
 from .tasks import Benchmark, Column, paper_benchmarks
 
 ONE_DECIMAL = Decimal('0.1')
@@ -84,6 +90,8 @@ class OurRow:
     notes: List[str] = field(default_factory=list)
     train_data: str = ''  # the training annotation file(s): runs on other labels are other rows
     total_batch: Optional[int] = None
+    train_loop: str = ''  # loop type and length (:attr:`.recognise.Setting.train_loop`)
+    lr_schedule: Tuple[str, ...] = ()  # ``param_scheduler`` (:func:`.recognise.lr_schedule_of`)
 
     @property
     def trials(self) -> int:
@@ -186,6 +194,23 @@ def _aggregate(row: OurRow, columns: Sequence[Column], reference: Optional[Paper
                                   if paper_value is not None else None)
 
 
+def _distinguishing_notes(row_key: Tuple, twins: Sequence[Tuple]) -> List[str]:
+    """Where rows of the same weights differ (labels, batch, schedule), this row's values."""
+    _, train_data, batch, train_loop, lr_schedule = row_key
+    notes = []
+    if len({k[1] for k in twins}) > 1:
+        notes.append(f'trained on {train_data or "?"}')
+    if len({k[2] for k in twins}) > 1:
+        notes.append(f'total batch {batch or "?"}')
+    if len({k[3] for k in twins}) > 1:
+        notes.append(f'schedule {train_loop or "?"}')
+    if len({k[4] for k in twins}) > 1:
+        # the schedulers this row has and some other row lacks (e.g. its lr steps)
+        own = [s for s in lr_schedule if any(s not in k[4] for k in twins)]
+        notes.append('lr schedule ' + ' + '.join(own or lr_schedule or ['constant']))
+    return notes
+
+
 def build_tables(runs: Sequence[Run], paper: PaperResults,
                  measured_only: bool = False) -> Tuple[List[Table], List[Run]]:
     """Tables in output order (every paper benchmark unless ``measured_only``, plus any other
@@ -194,9 +219,11 @@ def build_tables(runs: Sequence[Run], paper: PaperResults,
     for benchmark in paper_benchmarks():
         tables[benchmark.key] = Table(benchmark, benchmark.task.columns)
     unplaced: List[Run] = []
-    # runs are trials of one row when weights, training labels and total batch all match
+    # runs are trials of one row when weights, training labels, total batch and schedule match
     groups: Dict[str, Dict[Tuple, List[Tuple[Run, Dict[str, Reading]]]]] = {}
     for run in runs:
+        if run.status == NEVER_TRAINED:
+            continue
         setting = run.setting
         if setting is None or setting.benchmark is None:
             unplaced.append(run)
@@ -222,32 +249,28 @@ def build_tables(runs: Sequence[Run], paper: PaperResults,
                 {name: r.value for name, r in readings.items()},
                 _unique(notes + [r.note for r in found.values()])))
             continue
-        row_key = (setting.weights, setting.train_data, run.total_batch or 0)
+        row_key = (setting.weights, setting.train_data, run.total_batch or 0,
+                   setting.train_loop, setting.lr_schedule)
         groups.setdefault(benchmark.key, {}).setdefault(row_key, []).append((run, readings))
 
     for key, table in tables.items():
         _paper_part(table, paper)
         row_keys = sorted(groups.get(key, {}))
         for row_key in row_keys:
-            weights, train_data, batch = row_key
+            weights, train_data, batch, train_loop, lr_schedule = row_key
             trials = groups[key][row_key]
             row = OurRow(weights, [run for run, _ in trials],
                          {c.name: [readings[c.name].value for _, readings in trials]
                           for c in table.columns},
                          {c.name: [readings[c.name].key for _, readings in trials]
                           for c in table.columns},
-                         train_data=train_data, total_batch=batch or None)
-            # where rows of the same weights differ in labels or batch, the notes say how
+                         train_data=train_data, total_batch=batch or None,
+                         train_loop=train_loop, lr_schedule=lr_schedule)
             twins = [k for k in row_keys if k[0] == weights]
-            setting = []
-            if len({k[1] for k in twins}) > 1:
-                setting.append(f'trained on {train_data or "?"}')
-            if len({k[2] for k in twins}) > 1:
-                setting.append(f'total batch {batch or "?"}')
-            notes = [n for run, readings in trials
-                     for n in run.notes + _setting_notes(run, table.benchmark)
-                     + [r.note for r in readings.values()]]
-            row.notes = _unique(setting + notes)
+            row.notes = _unique(_distinguishing_notes(row_key, twins) + [
+                n for run, readings in trials
+                for n in run.notes + _setting_notes(run, table.benchmark)
+                + [r.note for r in readings.values()]])
             _aggregate(row, table.columns, table.reference)
             table.our_rows.append(row)
         table.problem_rows.sort(key=lambda p: p.run.name)

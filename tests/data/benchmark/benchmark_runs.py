@@ -264,14 +264,20 @@ def set_eval_metrics(ts_dir: str, metrics: Dict[str, float]) -> None:
         write_lines(path, records)
 
 
-def rewrite_config(ts_dir: str, old: str, new: str) -> None:
-    """Edit the launch's dumped config (``vis_data/config.py``) textually."""
+def rewrite_config(ts_dir: str, old: str, new: str, regex: bool = False) -> None:
+    """Edit the launch's dumped config (``vis_data/config.py``) textually (``regex``: ``old``
+    is a regular expression, ``new`` its replacement)."""
     path = osp.join(ts_dir, 'vis_data', 'config.py')
     with open(path) as f:
         text = f.read()
-    assert old in text, f'{old!r} not in {path}'
+    if regex:
+        text, count = re.subn(old, new, text)
+        assert count, f'{old!r} does not match in {path}'
+    else:
+        assert old in text, f'{old!r} not in {path}'
+        text = text.replace(old, new)
     with open(path, 'w') as f:
-        f.write(text.replace(old, new))
+        f.write(text)
 
 
 def _edit_text(path: str, edit) -> None:
@@ -320,14 +326,15 @@ def fake_schedule(work_dir: str, iters: Optional[int] = None,
 
 
 def copy_launch(work_dir: str, src: str, dst: str, keep_iters: Optional[int] = None,
-                traceback: Optional[str] = None) -> str:
+                traceback: Optional[str] = None, from_dir: Optional[str] = None) -> str:
     """Copy launch ``src`` of a work dir to launch ``dst`` (another timestamp).
 
     ``keep_iters``: cut the copy after that training iteration (records, log lines and any
     evaluation after it), as a launch that stopped there. ``traceback``: append a Python
     traceback ending in that message to the copy's log, as when stderr goes to the log.
+    ``from_dir``: take launch ``src`` from that work dir instead.
     """
-    src_dir, dst_dir = osp.join(work_dir, src), osp.join(work_dir, dst)
+    src_dir, dst_dir = osp.join(from_dir or work_dir, src), osp.join(work_dir, dst)
     shutil.copytree(src_dir, dst_dir)
     for root, _, files in os.walk(dst_dir):
         for file in files:
