@@ -26,9 +26,21 @@ Where this runs: MMDetection's ``tools/train.py`` and ``tools/test.py`` (the scr
 ``--cfg-options``. An import-time check (``custom_imports``) would run before the overrides are
 merged; a hook's ``before_run`` runs after the data loaders and evaluators were built, i.e.
 after a missing dataset has already failed.
+
+What the user sees when an input is missing: the message and nothing of MMEngine's start-up.
+The check needs the built model (to see whether a checkpoint fits) and the stage
+(``train()`` needs the pre-trained backbone, ``test()`` does not), so it runs after the
+Runner's ``__init__``, which logs the environment, the whole config and the hooks (some 600
+lines). The runner therefore holds its console's INFO lines back until the check has passed
+(the log file gets them at once), and an uncaught :class:`FinetuneInputError` is printed as its
+message only, without a traceback (exit status 1). ``mim train`` then still adds a traceback of
+its own: mim 0.3.9 runs the training script with ``subprocess.check_call`` and does not catch
+the ``CalledProcessError`` that a non-zero exit raises.
 """
 import copy
+import logging
 import os.path as osp
+import sys
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
@@ -48,6 +60,39 @@ EXPORT_COMMAND = 'python tools/model_converters/export_backbone.py DETCO_CKPT {o
 
 class FinetuneInputError(RuntimeError):
     """A checkpoint or data path of a fine-tuning run is missing or does not fit."""
+
+
+def _print_input_errors_briefly() -> None:
+    """Make an uncaught :class:`FinetuneInputError` print as ``FinetuneInputError: <message>``
+    (the message says what to fix; the traceback only buries it). Other exceptions go to the
+    previous ``sys.excepthook``."""
+    previous = sys.excepthook
+    if getattr(previous, 'detco_brief', False):
+        return
+
+    def hook(kind, value, traceback):
+        if issubclass(kind, FinetuneInputError):
+            sys.stdout.flush()  # what was printed before comes before the message
+            print(f'{kind.__name__}: {value}', file=sys.stderr, flush=True)
+        else:
+            previous(kind, value, traceback)
+
+    hook.detco_brief = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+class _HoldBack(logging.Filter):
+    """On a console handler: keeps records below WARNING instead of letting them through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: List[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        self.records.append(record)
+        return False
 
 
 # --------------------------------------------------------------------------- settings
@@ -290,11 +335,32 @@ class DetCoFinetuneRunner(Runner):
     """MMEngine's ``Runner`` with :func:`apply_setting_overrides` and input checks.
 
     Select it with ``runner_type = 'DetCoFinetuneRunner'``; MMDetection's and MMSelfSup's
-    ``tools/train.py`` / ``tools/test.py`` build the runner from ``runner_type`` (``RUNNERS.build``).
-    ``train()`` checks the pre-trained checkpoints and
-    the train / val data, ``val()`` the val data and ``test()`` the test data, each before
-    building any data loader; everything else is the plain ``Runner``.
+    ``tools/train.py`` / ``tools/test.py`` build the runner from ``runner_type``
+    (``RUNNERS.build``). ``train()`` checks the pre-trained checkpoints and the train / val data,
+    ``val()`` the val data and ``test()`` the test data, each before building any data loader.
+    Until that check has passed, the console shows only warnings and errors; the INFO lines
+    logged so far (environment, config, hooks) follow once it passed, and are in the log file
+    from the start. Everything else is the plain ``Runner``.
     """
+
+    def build_logger(self, *args, **kwargs) -> logging.Logger:
+        """``Runner.build_logger``, with the console's INFO lines held back (see the class)."""
+        logger = super().build_logger(*args, **kwargs)
+        self._held = []
+        for handler in logger.handlers:
+            if (isinstance(handler, logging.StreamHandler)
+                    and not isinstance(handler, logging.FileHandler)):
+                hold = _HoldBack()
+                handler.addFilter(hold)
+                self._held.append((handler, hold))
+        return logger
+
+    def _release_console(self, show: bool) -> None:
+        for handler, hold in getattr(self, '_held', []):
+            handler.removeFilter(hold)
+            for record in hold.records if show else []:
+                handler.handle(record)
+        self._held = []
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'DetCoFinetuneRunner':
@@ -307,7 +373,13 @@ class DetCoFinetuneRunner(Runner):
         return runner
 
     def _check(self, stages: Sequence[str], with_model: bool) -> None:
-        check_finetune_inputs(self.cfg, self.model if with_model else None, stages)
+        try:
+            check_finetune_inputs(self.cfg, self.model if with_model else None, stages)
+        except FinetuneInputError:
+            self._release_console(show=False)
+            _print_input_errors_briefly()
+            raise
+        self._release_console(show=True)
 
     def train(self) -> Any:
         """Check the checkpoints and the train / val data, then train."""
