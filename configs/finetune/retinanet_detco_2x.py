@@ -1,9 +1,8 @@
-# DetCo -> COCO RetinaNet R50-FPN 2x (paper Table 5, 180k): 24 epochs, lr steps at epochs 16 and
-# 22; everything else as retinanet_detco.py.
-_base_ = './retinanet_detco.py'
-
-train_cfg = dict(max_epochs=24)
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=24, by_epoch=True, milestones=[16, 22], gamma=0.1)
+# DetCo -> COCO RetinaNet R50-FPN (paper Table 5, 180k), 2x: 180k iterations, lr steps at 120k and
+# 160k (official *_2x_moco.yaml), 8 GPUs x 2 images. Detector, data and protocol:
+# _base_/retinanet_r50_fpn_coco.py.
+#   mim train mmdet configs/finetune/retinanet_detco_2x.py -l pytorch -G 8
+_base_ = [
+    '_base_/retinanet_r50_fpn_coco.py',
+    '_base_/schedules/detectron2_2x.py',
 ]

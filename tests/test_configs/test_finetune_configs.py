@@ -35,31 +35,36 @@ SYNCBN = dict(type='SyncBN', requires_grad=True)
 C4 = ('mask_rcnn_c4_detco.py', 'mask_rcnn_c4_detco_2x.py', 'mask_rcnn_c4_detco_12k.py',
       'faster_rcnn_c4_detco_voc.py')
 
-# config: (loop, length, lr steps, lr, images per GPU, data root, train short sides)
+# config: (iterations, lr steps, warm-up iterations, lr, images per GPU, data root, train short
+# sides, train long side): the official detectron2 configs, at 16 images per iteration (8 on
+# Cityscapes)
+COCO_SIDES = range(640, 801, 32)
 SCHEDULES = {
-    'mask_rcnn_detco.py': ('EpochBasedTrainLoop', 12, [8, 11], 0.02, 2, 'data/coco/',
-                           range(640, 801, 32)),
-    'mask_rcnn_detco_2x.py': ('EpochBasedTrainLoop', 24, [16, 22], 0.02, 2, 'data/coco/',
-                              range(640, 801, 32)),
-    'mask_rcnn_detco_12k.py': ('IterBasedTrainLoop', 12000, [8000, 10667], 0.02, 2,
-                               'data/coco/', range(640, 801, 32)),
-    'mask_rcnn_c4_detco.py': ('EpochBasedTrainLoop', 12, [8, 11], 0.02, 2, 'data/coco/',
-                              range(640, 801, 32)),
-    'mask_rcnn_c4_detco_2x.py': ('EpochBasedTrainLoop', 24, [16, 22], 0.02, 2, 'data/coco/',
-                                 range(640, 801, 32)),
-    'mask_rcnn_c4_detco_12k.py': ('IterBasedTrainLoop', 12000, [8000, 10667], 0.02, 2,
-                                  'data/coco/', range(640, 801, 32)),
-    'retinanet_detco.py': ('EpochBasedTrainLoop', 12, [8, 11], 0.01, 2, 'data/coco/',
-                           range(640, 801, 32)),
-    'retinanet_detco_2x.py': ('EpochBasedTrainLoop', 24, [16, 22], 0.01, 2, 'data/coco/',
-                              range(640, 801, 32)),
-    'retinanet_detco_12k.py': ('IterBasedTrainLoop', 12000, [8000, 10667], 0.01, 2,
-                               'data/coco/', range(640, 801, 32)),
-    'faster_rcnn_c4_detco_voc.py': ('IterBasedTrainLoop', 24000, [18000, 22000], 0.02, 2,
-                                    'data/VOCdevkit/', range(480, 801, 32)),
-    'mask_rcnn_detco_cityscapes.py': ('IterBasedTrainLoop', 24000, [18000], 0.01, 1,
-                                      'data/cityscapes/', range(800, 1025, 32)),
+    'mask_rcnn_detco.py': (90000, [60000, 80000], 1000, 0.02, 2, 'data/coco/', COCO_SIDES, 1333),
+    'mask_rcnn_detco_2x.py': (180000, [120000, 160000], 1000, 0.02, 2, 'data/coco/', COCO_SIDES,
+                              1333),
+    'mask_rcnn_detco_12k.py': (12000, [9000, 11000], 1000, 0.02, 2, 'data/coco/', COCO_SIDES,
+                               1333),
+    'mask_rcnn_c4_detco.py': (90000, [60000, 80000], 1000, 0.02, 2, 'data/coco/', COCO_SIDES,
+                              1200),
+    'mask_rcnn_c4_detco_2x.py': (180000, [120000, 160000], 1000, 0.02, 2, 'data/coco/',
+                                 COCO_SIDES, 1200),
+    'mask_rcnn_c4_detco_12k.py': (12000, [9000, 11000], 1000, 0.02, 2, 'data/coco/', COCO_SIDES,
+                                  1200),
+    'retinanet_detco.py': (90000, [60000, 80000], 1000, 0.01, 2, 'data/coco/', COCO_SIDES, 1333),
+    'retinanet_detco_2x.py': (180000, [120000, 160000], 1000, 0.01, 2, 'data/coco/', COCO_SIDES,
+                              1333),
+    'retinanet_detco_12k.py': (12000, [9000, 11000], 1000, 0.01, 2, 'data/coco/', COCO_SIDES,
+                               1333),
+    'faster_rcnn_c4_detco_voc.py': (24000, [18000, 22000], 100, 0.02, 2, 'data/VOCdevkit/',
+                                    range(480, 801, 32), 1333),
+    'mask_rcnn_detco_cityscapes.py': (24000, [18000], 1000, 0.01, 1, 'data/cityscapes/',
+                                      range(800, 1025, 32), 2048),
 }
+# the detector bases and schedules the configs are made of
+BASES = ['detco_finetune.py', 'mask_rcnn_r50_c4_coco.py', 'mask_rcnn_r50_fpn_coco.py',
+         'retinanet_r50_fpn_coco.py', 'schedules']
+SCHEDULE_BASES = ['detectron2_12k.py', 'detectron2_1x.py', 'detectron2_2x.py']
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +101,8 @@ def test_every_config_is_shipped():
     shipped = {osp.basename(p) for p in glob.glob(osp.join(CONFIG_DIR, '*.py'))}
     # retinanet_detco_demo.py (make demo) is checked in test_demo_configs.py
     assert shipped == set(SCHEDULES) | {'retinanet_detco_demo.py'}
-    assert os.listdir(osp.join(CONFIG_DIR, '_base_')) == ['detco_finetune.py']
+    assert sorted(os.listdir(osp.join(CONFIG_DIR, '_base_'))) == BASES
+    assert sorted(os.listdir(osp.join(CONFIG_DIR, '_base_', 'schedules'))) == SCHEDULE_BASES
 
 
 @pytest.mark.parametrize('name', sorted(SCHEDULES))
@@ -116,7 +122,7 @@ def test_paper_protocol(name):
     assert preprocessor.std == [58.395, 57.12, 57.375] and preprocessor.bgr_to_rgb
     if 'mask_head' in model.get('roi_head', {}):
         assert preprocessor.pad_mask
-    # SyncBN in backbone, neck and heads: every norm of the model
+    # SyncBN in the backbone (C4: and the res5 RoI head) and the FPN; heads without norm
     norms = dict(collect(model, 'norm_cfg', 'model'))
     expected_norms = {'model.backbone.norm_cfg'}
     if name in C4:
@@ -126,12 +132,15 @@ def test_paper_protocol(name):
         assert shared.norm_eval is False
         assert shared.init_cfg == dict(type='Pretrained', checkpoint=PRETRAINED)
         assert 'mmselfsup.models.utils.res_layer_extra_norm' in cfg.custom_imports.imports
-    elif name.startswith('retinanet'):
-        expected_norms |= {'model.neck.norm_cfg', 'model.bbox_head.norm_cfg'}
     else:
-        expected_norms |= {'model.neck.norm_cfg', 'model.roi_head.bbox_head.norm_cfg',
-                           'model.roi_head.mask_head.norm_cfg'}
-        assert model.roi_head.bbox_head.type == 'Shared4Conv1FCBBoxHead'
+        expected_norms.add('model.neck.norm_cfg')
+    if 'mask_head' in model.get('roi_head', {}) and name not in C4:
+        # detectron2's FastRCNNConvFCHead NUM_FC 2 and MaskRCNNConvUpsampleHead NUM_CONV 4
+        assert model.roi_head.bbox_head.type == 'Shared2FCBBoxHead'
+        assert model.roi_head.mask_head.type == 'FCNMaskHead'
+        assert model.roi_head.mask_head.num_convs == 4
+    if name.startswith('retinanet'):
+        assert model.bbox_head.type == 'RetinaHead' and model.neck.start_level == 1
     assert set(norms) == expected_norms
     assert all({k: v for k, v in n.items() if k != '_scope_'} == SYNCBN for n in norms.values())
     assert cfg.norm_cfg == SYNCBN or {k: v for k, v in cfg.norm_cfg.items()
@@ -143,23 +152,33 @@ def test_paper_protocol(name):
 
 @pytest.mark.parametrize('name', sorted(SCHEDULES))
 def test_schedule_and_data(name):
-    loop, length, steps, lr, per_gpu, data_root, sides = SCHEDULES[name]
+    length, steps, warmup_iters, lr, per_gpu, data_root, sides, long_side = SCHEDULES[name]
     cfg = load(name)
-    assert cfg.train_cfg.type == loop
-    assert cfg.train_cfg.get('max_epochs' if loop.startswith('Epoch') else 'max_iters') == length
+    assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=length, val_interval=length)
     warmup, multistep = cfg.param_scheduler
-    assert warmup.type == 'LinearLR' and warmup.by_epoch is False
-    assert multistep.type == 'MultiStepLR' and multistep.milestones == steps
-    assert multistep.end == length and multistep.by_epoch == loop.startswith('Epoch')
-    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=lr, momentum=0.9,
-                                               weight_decay=0.0001)
+    assert warmup == dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+                          end=warmup_iters)
+    assert multistep == dict(type='MultiStepLR', by_epoch=False, begin=0, end=length,
+                             milestones=steps, gamma=0.1)
+    assert cfg.optim_wrapper == dict(
+        type='OptimWrapper',
+        optimizer=dict(type='SGD', lr=lr, momentum=0.9, weight_decay=0.0001),
+        paramwise_cfg=dict(norm_decay_mult=0.0))  # detectron2's WEIGHT_DECAY_NORM: 0
+    assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=8 * per_gpu)
     assert cfg.train_dataloader.batch_size == per_gpu  # x 8 GPUs
-    if loop.startswith('Iter'):
-        assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
-        assert cfg.log_processor.by_epoch is False
-        assert cfg.default_hooks.checkpoint.by_epoch is False
+    assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+    assert cfg.log_processor.by_epoch is False and cfg.default_hooks.logger.interval == 20
+    checkpoint = {k: v for k, v in cfg.default_hooks.checkpoint.items() if k != '_scope_'}
+    assert checkpoint == dict(type='CheckpointHook', by_epoch=False, interval=5000,
+                              max_keep_ckpts=3)
+    assert cfg.custom_hooks == [dict(type='DetectronPreciseBNHook', num_iters=200)]
+    assert [b.type for b in cfg.visualizer.vis_backends] == ['LocalVisBackend',
+                                                             'TensorboardVisBackend']
     resize, = [t for t in train_pipeline(cfg) if t.type == 'RandomChoiceResize']
     assert sorted(s for _, s in resize.scales) == list(sides)
+    assert {w for w, _ in resize.scales} == {long_side} and resize.keep_ratio
+    test_resize, = [t for t in cfg.test_dataloader.dataset.pipeline if t.type == 'Resize']
+    assert test_resize.scale == ((2048, 1024) if 'cityscapes' in name else (1333, 800))
     assert cfg.data_root == data_root
     roots = {v for _, v in collect(cfg.train_dataloader, 'data_root')}
     assert roots == {v for _, v in collect(cfg.val_dataloader, 'data_root')} == {data_root}
@@ -173,6 +192,11 @@ def test_voc_and_cityscapes_metrics():
     assert voc.train_dataloader.dataset.type == 'ConcatDataset'
     assert [d.ann_file for d in voc.train_dataloader.dataset.datasets] == [
         'VOC2007/ImageSets/Main/trainval.txt', 'VOC2012/ImageSets/Main/trainval.txt']
+    # difficult objects and small boxes are training targets, as detectron2 loads VOC
+    for voc_set in voc.train_dataloader.dataset.datasets:
+        assert voc_set.type == 'DetectronVOCDataset'
+        assert voc_set.filter_cfg == dict(filter_empty_gt=True)
+    assert voc.val_dataloader.dataset.type == 'VOCDataset' and voc.val_dataloader.dataset.test_mode
     assert voc.val_dataloader.dataset.ann_file == 'VOC2007/ImageSets/Main/test.txt'
     cityscapes = load('mask_rcnn_detco_cityscapes.py')
     assert [m.type for m in cityscapes.val_evaluator] == ['CocoMetric', 'CityScapesMetric']
@@ -291,10 +315,7 @@ def cpu_overrides(cfg, work_dir, bn=True):
         opts['norm_cfg.type'] = 'BN'
     for part in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         opts.update({f'{part}.num_workers': 0, f'{part}.persistent_workers': False})
-    if cfg.train_cfg.type == 'IterBasedTrainLoop':
-        opts.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2})
-    else:
-        opts['train_cfg.max_epochs'] = 1  # 4 images, 2 per batch
+    opts.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2})
     if 'rpn_head' in cfg.model:
         opts.update({
             'model.train_cfg.rpn_proposal.nms_pre': 256,
@@ -391,6 +412,31 @@ def test_fine_tune_from_the_exported_backbone(name, data, metrics, detco_r50, da
         assert value == -1 or 0 <= value <= 1, (key, value)
 
 
+def test_precise_bn_sets_the_statistics_of_the_final_weights(detco_r50, datasets, tmp_path,
+                                                            one_thread):
+    """detectron2's PreciseBN: after the last iteration the BN running statistics are the mean
+    batch statistics of the final weights on training batches, not the running average."""
+    cfg = load('mask_rcnn_c4_detco.py')
+    cfg.merge_from_dict({'pretrained': detco_r50['exported'], 'data_root': datasets['coco']})
+    cpu_overrides(cfg, tmp_path)
+    # lr 0 and one batch of all 4 training images, unflipped: every pass sees the same batch
+    cfg.merge_from_dict({'optim_wrapper.optimizer.lr': 0.0, 'train_dataloader.batch_size': 4,
+                         'train_dataloader.dataset.pipeline.3.prob': 0.0})
+    runner = RUNNERS.build(cfg)
+    runner.train()
+    model = runner.model
+    # the same 4 images (a second iterator over the loader would hang: MMDetection's
+    # AspectRatioBatchSampler is not re-entrant)
+    batch = model.data_preprocessor(next(runner.train_loop.dataloader_iterator), True)
+    with torch.no_grad():
+        stem = model.backbone.conv1(batch['inputs'])
+    batch_mean = stem.mean(dim=(0, 2, 3))
+    exported = detco_r50['state']['bn1.running_mean']
+    assert not torch.allclose(batch_mean, exported, atol=1e-3)
+    # without PreciseBN: 0.9^2 of the exported statistics would remain after 2 iterations
+    assert torch.allclose(model.backbone.bn1.running_mean, batch_mean, atol=1e-5)
+
+
 def test_cityscapes_evaluation_runs_on_this_numpy():
     """cityscapesscripts 2.x (CityScapesMetric) calls np.in1d, which numpy 2.4 removed;
     detco_mm.stack_fixes restores it."""
@@ -415,12 +461,13 @@ def test_mim_train_mmdet(detco_r50, datasets, subprocess_env, tmp_path):
     assert 'FinetuneInputError: cannot start the fine-tuning run' in log
     assert f'pretrained backbone {PRETRAINED} (model.backbone.init_cfg) does not exist' in log
     assert f'- train data: {tmp_path}/no_coco/: directory does not exist' in log
-    assert log.count('--cfg-options data_root=DIR') == 2 and 'Epoch(train)' not in log
+    assert log.count('--cfg-options data_root=DIR') == 2 and 'Iter(train)' not in log
 
     # lr 0: the backbone stays exactly what was loaded, so the checkpoint shows what was loaded
     work_dir = tmp_path / 'work'
     options = [f'pretrained={detco_r50["exported"]}', f'data_root={datasets["coco"]}',
-               'norm_cfg.type=BN', 'train_cfg.max_epochs=1', 'optim_wrapper.optimizer.lr=0.0',
+               'norm_cfg.type=BN', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+               'optim_wrapper.optimizer.lr=0.0',
                'train_dataloader.dataset.pipeline.2.scales=[(256,128)]',
                'val_dataloader.dataset.pipeline.1.scale=(256,128)',
                'test_dataloader.dataset.pipeline.1.scale=(256,128)',
@@ -440,10 +487,10 @@ def test_mim_train_mmdet(detco_r50, datasets, subprocess_env, tmp_path):
     assert (f"DetCoFinetuneRunner: pretrained='{detco_r50['exported']}' applied to "
             f'model.backbone.init_cfg.checkpoint') in log
     assert f'load model from: {detco_r50["exported"]}' in log
-    assert 'Epoch(train) [1][2/2]' in log
+    assert 'Iter(train) [2/2]' in log and 'PreciseBN: BN statistics over 200' in log
     for key in ('coco/bbox_mAP:', 'coco/bbox_mAP_50:', 'coco/segm_mAP:', 'coco/segm_mAP_75:'):
         assert key in log
-    state = torch.load(work_dir / 'epoch_1.pth', weights_only=True)['state_dict']
+    state = torch.load(work_dir / 'iter_2.pth', weights_only=True)['state_dict']
     for key, value in detco_r50['state'].items():
         if not key.endswith(('running_mean', 'running_var', 'num_batches_tracked')):
             assert torch.equal(state[f'backbone.{key}'], value), key

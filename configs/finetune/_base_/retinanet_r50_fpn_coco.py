@@ -1,0 +1,29 @@
+# RetinaNet R50-FPN on COCO (train2017 -> val2017) as the official
+# coco_R_50_RetinaNet_*_moco.yaml: P3-P7 from res3-res5, SyncBN in backbone and FPN, head
+# without norm; lr 0.01 at 16 images; train short side one of 640-800 (step 32), long side at
+# most 1333; test 800 / 1333. The configs add a schedule.
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_detection.py',
+    './detco_finetune.py',
+]
+
+norm_cfg = _base_.detco_syncbn
+model = dict(
+    data_preprocessor=_base_.detco_data_preprocessor,
+    backbone=_base_.detco_backbone,
+    neck=dict(norm_cfg=norm_cfg))
+optim_wrapper = dict(optimizer=dict(lr=0.01))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=_base_.backend_args),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='RandomChoiceResize',
+         scales=[(1333, short) for short in range(640, 801, 32)],
+         keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+train_dataloader = dict(
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))

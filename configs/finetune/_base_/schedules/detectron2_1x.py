@@ -1,0 +1,10 @@
+# detectron2's 1x schedule of the official DetCo / MoCo COCO configs, at 16 images per
+# iteration: 90000 iterations, linear warm-up from 0.001 x lr over the first 1000, lr x0.1 at
+# 60000 and 80000; one evaluation, after the last iteration (EVAL_PERIOD: 0).
+max_iters = 90000
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1000),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[60000, 80000],
+         gamma=0.1)
+]
