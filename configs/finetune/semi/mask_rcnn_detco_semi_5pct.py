@@ -1,0 +1,5 @@
+# DetCo -> COCO Mask R-CNN R50-FPN, 12k schedule, trained on 5 % of the train2017 images (paper
+# Tables 10-12; subset and schedule choices: _base_/coco_semi.py).
+#   mim train mmdet configs/finetune/semi/mask_rcnn_detco_semi_5pct.py -l pytorch -G 8
+_base_ = ['../mask_rcnn_detco_12k.py', '_base_/coco_semi.py']
+train_dataloader = dict(dataset=dict(ann_file=_base_.semi_ann_file.format(percent=5)))
