@@ -252,11 +252,14 @@ def _data_problems(cfg: Config, stage: str) -> List[Tuple[str, str, str]]:
             ann = ann if osp.isabs(ann) else osp.join(root, ann)
             if not osp.isfile(ann):
                 problems.append((ann, f'{where}.ann_file', 'file does not exist'))
-        for key, prefix in (ds.get('data_prefix') or {}).items():
+        prefixes = ds.get('data_prefix') or {}
+        if isinstance(prefixes, str):  # a plain folder, as some mmcls datasets take it
+            prefixes = {'': prefixes}
+        for key, prefix in prefixes.items():
             if isinstance(prefix, str) and prefix and not _is_remote(prefix):
                 full = prefix if osp.isabs(prefix) else osp.join(root, prefix)
                 if not osp.isdir(full):
-                    problems.append((full, f'{where}.data_prefix.{key}',
+                    problems.append((full, f'{where}.data_prefix' + (f'.{key}' if key else ''),
                                      'directory does not exist'))
     evaluators = cfg.get(f'{stage}_evaluator') if stage != 'train' else None
     evaluators = evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]
@@ -383,7 +386,8 @@ class DetCoFinetuneRunner(Runner):
 
     def train(self) -> Any:
         """Check the checkpoints and the train / val data, then train."""
-        stages = ('train', 'val') if self.cfg.get('val_cfg') else ('train', )
+        # MMEngine validates with val_cfg=dict() too (a ValLoop with defaults); None disables it
+        stages = ('train', 'val') if self.cfg.get('val_cfg') is not None else ('train', )
         self._check(stages, with_model=True)
         return super().train()
 

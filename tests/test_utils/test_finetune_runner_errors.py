@@ -113,3 +113,18 @@ def test_console_start_up_log_follows_the_check(tiny, tmp_path, capfd, monkeypat
     out, _ = capfd.readouterr()
     assert [m for m in START_UP if m in out] == list(START_UP)
     assert out.index('Config:') < out.index('Iter(train) [2/2]')
+
+
+def test_a_plain_folder_data_prefix_is_checked(tmp_path):
+    """mmcls datasets take data_prefix as a plain folder (the linear-probe config's form)."""
+    from mmengine.config import Config
+
+    from detco_mm.utils.finetune_runner import check_finetune_inputs
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type='ImageNet', data_root=str(tmp_path), ann_file='', data_prefix='train'))))
+    with pytest.raises(FinetuneInputError) as e:
+        check_finetune_inputs(cfg, stages=('train', ))
+    assert (f'- train data: {tmp_path}/train: directory does not exist '
+            '(train_dataloader.dataset.data_prefix)') in str(e.value)
+    (tmp_path / 'train').mkdir()
+    check_finetune_inputs(cfg, stages=('train', ))
