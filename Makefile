@@ -5,11 +5,17 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 STUDY_ARGS ?=
 
-.PHONY: install test demo study
+.PHONY: install lint test demo study
 
 ## install: create .venv with the pinned OpenMMLab stack and detco_mm (idempotent)
 install:
 	DETCO_VENV=$(VENV) bash tools/install.sh
+
+## lint: install when needed, then flake8 and the import order (isort) over the whole tree
+##       (settings in setup.cfg); `isort .` fixes the order
+lint: install
+	$(VENV)/bin/flake8 .
+	$(VENV)/bin/isort --check-only --diff .
 
 ## test: install when needed, then run the whole test suite on CPU
 test: install

@@ -1,7 +1,6 @@
 """detco-mm: DetCo (ICCV 2021) for the OpenMMLab stack (MMSelfSup 1.0.0 / MMEngine)."""
 import os.path as osp
 import re
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -87,7 +87,7 @@ import pickle
 import re
 import signal
 import sys
-from typing import Any, Callable, Iterable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import cv2
 import mmcv

@@ -20,8 +20,7 @@ import os.path as osp
 from typing import Iterator
 
 # The dataset writers are library code (tools/gpu_check.py uses them too).
-from detco_mm.gpu_check.detection_sets import (  # noqa: F401
-    write_cityscapes, write_coco, write_voc)
+from detco_mm.gpu_check.detection_sets import write_cityscapes, write_coco, write_voc  # noqa: F401
 
 
 def write_detco_checkpoint(path: str, depth: int = 50, seed: int = 0) -> str:
@@ -32,11 +31,10 @@ def write_detco_checkpoint(path: str, depth: int = 50, seed: int = 0) -> str:
     mistake shows.
     """
     import torch
-
     from mmengine.registry import DefaultScope
+    from mmselfsup.registry import MODELS
 
     import detco_mm  # noqa: F401
-    from mmselfsup.registry import MODELS
     widths = (64, 128, 256, 512) if depth < 50 else (256, 512, 1024, 2048)
     torch.manual_seed(seed)
     with DefaultScope.overwrite_default_scope('mmselfsup'):  # a test may have set 'mmdet'

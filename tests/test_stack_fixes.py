@@ -19,6 +19,7 @@ from PIL import Image
 
 import detco_mm  # noqa: F401
 from detco_mm import stack_fixes
+
 from conftest import REPO_ROOT
 
 
@@ -177,7 +178,9 @@ class _RunsCode:
 def test_getattr_beyond_history_buffer_statistics_is_refused(tmp_path):
     path = str(tmp_path / 'walk.pth')
     torch.save(dict(x=_GetattrWalk()), path)
-    with pytest.raises(stack_fixes.UnsafeCheckpointError, match=r"__init__'\); only HistoryBuffer statistics \(current, max, mean, min\)"):
+    with pytest.raises(stack_fixes.UnsafeCheckpointError,
+                       match=r"__init__'\); only HistoryBuffer statistics "
+                             r"\(current, max, mean, min\)"):
         _load_checkpoint(path, map_location='cpu')
 
 

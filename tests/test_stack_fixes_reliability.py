@@ -19,8 +19,9 @@ from mmengine.logging import MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, find_latest_checkpoint
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT
 from detco_mm.stack_fixes import UnsafeCheckpointError
+
+from conftest import REPO_ROOT
 
 
 def _in_child(fn) -> int:

@@ -39,6 +39,7 @@ def check_mmcv_variant() -> list:
         Names of the failed checks (empty when all pass).
     """
     import torch
+
     from detco_mm.install.mmcv_wheels import installed_extension, installed_variant
     variant = installed_variant()
     if variant is None:
@@ -48,7 +49,8 @@ def check_mmcv_variant() -> list:
         desc = 'cpu (CPU ops only)'
     else:
         archs = variant.arch_list or 'architectures not readable'
-        desc = f'{variant.tag}: CUDA {variant.cuda} ops for {archs} (torch CUDA {torch.version.cuda})'
+        desc = (f'{variant.tag}: CUDA {variant.cuda} ops for {archs} '
+                f'(torch CUDA {torch.version.cuda})')
     print(f'  mmcv ops variant   {desc}  [{os.path.basename(installed_extension())}]')
     if not torch.cuda.is_available():
         return []

@@ -26,8 +26,7 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # detco_mm from this checkout
 
-from detco_mm.gpu_check.check import (DRY_RUN_SIZES, GPU_SIZES, GpuCheck,  # noqa: E402
-                                      GpuCheckError)
+from detco_mm.gpu_check.check import DRY_RUN_SIZES, GPU_SIZES, GpuCheck, GpuCheckError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -221,7 +221,7 @@ if [[ -n "${MMCV_INSTALLED:-}" ]]; then
 fi
 step "openmim 0.3.9 without its setuptools-downgrading chain" "${PIP[@]}" --no-deps openmim==0.3.9
 step "openmim's real dependencies" "${PIP[@]}" -r "$ROOT/requirements/mim.txt"
-step "test tools" "${PIP[@]}" -r "$ROOT/requirements/tests.txt"
+step "test and lint tools" "${PIP[@]}" -r "$ROOT/requirements/tests.txt"
 step "detco_mm (editable)" "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 step "check the environment" "$VPY" "$ROOT/tools/check_env.py"
 fingerprint > "$STAMP"

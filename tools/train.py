@@ -23,9 +23,8 @@ from mmengine.runner import Runner
 from torch.distributed.elastic.multiprocessing.errors import record
 
 import detco_mm  # noqa: F401  (applies the stack fixes and registers DetCo)
-from detco_mm.engine.config_check import (ConfigError, check_train_config,
-                                          check_train_iterations, explain_config_errors,
-                                          launcher_world_size)
+from detco_mm.engine.config_check import (ConfigError, check_train_config, check_train_iterations,
+                                          explain_config_errors, launcher_world_size)
 from detco_mm.engine.resume import resolve_resume
 from detco_mm.stack_fixes import prepare_distributed
 

@@ -24,9 +24,8 @@ import time
 from dataclasses import asdict
 from typing import Dict, Optional, Sequence
 
-from detco_mm.demo.experiment import (LABELS, METHODS, RANDOM_INIT, compare,
-                                      comparison_rows, finetune, pretrain, render_comparison,
-                                      verdict)
+from detco_mm.demo.experiment import (LABELS, METHODS, RANDOM_INIT, compare, comparison_rows,
+                                      finetune, pretrain, render_comparison, verdict)
 from detco_mm.demo.steps import Console, fmt_time
 
 STEP_DONE = 'study_step.json'

@@ -11,8 +11,8 @@ from typing import Callable, Dict, Tuple
 
 from .cache import build_cached
 from .crops import write_crops
-from .photos import load_photos, photos_digest
 from .cutouts import OBJECT_PHOTOS, write_cutout_scenes_coco
+from .photos import load_photos, photos_digest
 
 #: Bump when a generator changes what it writes for the same settings.
 GENERATOR_VERSION = 2

@@ -365,7 +365,7 @@ def check_config_keys(cfg: Any) -> None:
         ConfigError: "config key PATH is not an argument of CLASS: did you mean ...?".
     """
     import torch.utils.data
-    from mmengine.registry import (LOOPS, OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS)
+    from mmengine.registry import LOOPS, OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS
     from mmselfsup.registry import DATA_SAMPLERS, HOOKS
     scope = cfg.get('default_scope') or 'mmselfsup'
 

@@ -442,6 +442,7 @@ class GpuCheck:
         def make():
             from detco_mm.demo.crops import write_crops
             from detco_mm.demo.photos import load_photos
+
             from .detection_sets import write_cityscapes, write_coco, write_voc
             s, p = self.sizes, self.paths
             write_crops(p['pretrain'], load_photos(), s.crops, s.crop_size, 0)

@@ -116,7 +116,8 @@ class Variant:
         for sm in (m.group(3) or '').split('_'):
             if sm:
                 s = re.fullmatch(r'sm(\d+)(\d)(a?)(ptx)?', sm)
-                archs.append(f'{s.group(1)}.{s.group(2)}{s.group(3)}' + ('+PTX' if s.group(4) else ''))
+                archs.append(f'{s.group(1)}.{s.group(2)}{s.group(3)}'
+                             + ('+PTX' if s.group(4) else ''))
         return cls('cuda', f'{m.group(1)}.{m.group(2)}', normalize_arch_list(' '.join(archs)))
 
 

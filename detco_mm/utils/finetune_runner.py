@@ -49,8 +49,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..stack_fixes import UnsafeCheckpointError
-from .backbone_export import (RESNET_KEY, BackboneExportError, read_checkpoint,
-                              resnet_depth, resnet_prefixes, state_dict_of)
+from .backbone_export import (RESNET_KEY, BackboneExportError, read_checkpoint, resnet_depth,
+                              resnet_prefixes, state_dict_of)
 
 #: Top-level settings of the fine-tuning configs that command-line overrides propagate from.
 SETTINGS = ('pretrained', 'data_root', 'norm_cfg')

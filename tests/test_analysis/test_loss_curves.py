@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT
 from detco_mm.analysis import loss_curves as tool
+
+from conftest import REPO_ROOT
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'plot_loss_curves.py')
 STAGES = ('res2', 'res3', 'res4', 'res5')

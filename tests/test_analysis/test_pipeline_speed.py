@@ -6,8 +6,9 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, write_image_folder
 from detco_mm.analysis import pipeline_speed
+
+from conftest import REPO_ROOT, write_image_folder
 
 
 def test_the_pipelines_are_the_configs():

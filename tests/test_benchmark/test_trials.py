@@ -4,12 +4,12 @@ of the same weights are two rows, each saying what it was trained on; so are a 1
 90k-iteration run of the 1x table, or runs with other lr steps)."""
 import os.path as osp
 
-from conftest import REPO_ROOT
 from detco_mm.benchmark.paper_results import load_paper_results
 from detco_mm.benchmark.recognise import recognise
 from detco_mm.benchmark.runs import FINISHED, Evaluation, Launch, Run
 from detco_mm.benchmark.tables import build_tables
 
+from conftest import REPO_ROOT
 
 PAPER = osp.join(REPO_ROOT, 'tools', 'benchmark_data', 'paper_results.json')
 

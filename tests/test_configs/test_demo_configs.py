@@ -6,11 +6,12 @@ import os.path as osp
 
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
 from detco_mm.demo import DemoDataSpec
 from detco_mm.demo.cutouts import OBJECT_PHOTOS
 from detco_mm.demo.end_to_end import PRESETS
 from detco_mm.demo.experiment import METHODS
+
+from conftest import REPO_ROOT
 
 PRETRAIN = osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r18_demo.py')
 MOCOV2 = osp.join(REPO_ROOT, 'configs', 'detco', 'mocov2_r18_demo.py')

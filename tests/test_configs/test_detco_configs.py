@@ -9,10 +9,11 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
+from mmselfsup.registry import MODELS
 
 import detco_mm  # noqa: F401
+
 from conftest import REPO_ROOT
-from mmselfsup.registry import MODELS
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'detco')
 DETCO_CONFIGS = ['detco_r50_8xb32.py', 'detco_r50_8xb32_100e.py', 'detco_r50_8xb32_800e.py',

@@ -22,10 +22,11 @@ from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT
 from detco_mm.utils.backbone_export import export_backbone
 from detco_mm.utils.finetune_runner import (DetCoFinetuneRunner, FinetuneInputError,
                                             apply_setting_overrides)
+
+from conftest import REPO_ROOT
 from detection_data import (keep_default_scope, write_cityscapes, write_coco,
                             write_detco_checkpoint, write_voc)
 
@@ -413,7 +414,7 @@ def test_fine_tune_from_the_exported_backbone(name, data, metrics, detco_r50, da
 
 
 def test_precise_bn_sets_the_statistics_of_the_final_weights(detco_r50, datasets, tmp_path,
-                                                            one_thread):
+                                                             one_thread):
     """detectron2's PreciseBN: after the last iteration the BN running statistics are the mean
     batch statistics of the final weights on training batches, not the running average."""
     cfg = load('mask_rcnn_c4_detco.py')
@@ -442,8 +443,8 @@ def test_cityscapes_evaluation_runs_on_this_numpy():
     detco_mm.stack_fixes restores it."""
     from cityscapesscripts.evaluation import evalInstanceLevelSemanticLabeling as cs_eval
     gt = np.array([[0, 1], [2, 3]])
-    assert cs_eval.np.in1d(gt, [1, 3]).reshape(gt.shape).tolist() == [[False, True],
-                                                                       [False, True]]
+    in_set = cs_eval.np.in1d(gt, [1, 3]).reshape(gt.shape).tolist()
+    assert in_set == [[False, True], [False, True]]
 
 
 def test_mim_train_mmdet(detco_r50, datasets, subprocess_env, tmp_path):

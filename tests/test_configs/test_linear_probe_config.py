@@ -21,9 +21,10 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 
 import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
-from conftest import REPO_ROOT, write_image_folder
 from detco_mm.utils.backbone_export import export_backbone
 from detco_mm.utils.finetune_runner import FinetuneInputError
+
+from conftest import REPO_ROOT, write_image_folder
 from detection_data import keep_default_scope, write_detco_checkpoint
 
 CONFIG = 'configs/benchmarks/linear_probe/detco_r50_linear-8xb32-steplr-100e_in1k.py'

@@ -20,10 +20,11 @@ from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT
 from detco_mm.datasets.coco_subset import subset_path, write_coco_subset
 from detco_mm.utils.backbone_export import export_backbone
 from detco_mm.utils.finetune_runner import FinetuneInputError
+
+from conftest import REPO_ROOT
 from detection_data import keep_default_scope, write_coco, write_detco_checkpoint
 
 SEMI_DIR = osp.join(REPO_ROOT, 'configs', 'finetune', 'semi')

@@ -13,8 +13,9 @@ import random
 import pytest
 from pycocotools.coco import COCO
 
-from conftest import REPO_ROOT
 from detco_mm.datasets import coco_subset as cs
+
+from conftest import REPO_ROOT
 from detection_data import write_coco
 
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'coco_subset.py')

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT, TEST_CONFIGS
 from detco_mm.datasets import ImageFolderDataset
 from detco_mm.engine.config_check import ConfigError
+
+from conftest import REPO_ROOT, TEST_CONFIGS
 
 
 def _infos(dataset):

@@ -7,11 +7,12 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import DefaultSampler, default_collate
 from mmengine.registry import DefaultScope
+from mmselfsup.registry import DATASETS
 
 import detco_mm  # noqa: F401
-from conftest import TEST_CONFIGS
 from detco_mm.datasets.sample_seeding import ResumableSampler, SeedAugmentation
-from mmselfsup.registry import DATASETS
+
+from conftest import TEST_CONFIGS
 
 
 def _dataset(root, seeded=True):

@@ -6,6 +6,7 @@ import pytest
 from mmdet.datasets import VOCDataset
 
 from detco_mm.datasets import DetectronVOCDataset
+
 from detection_data import write_voc
 
 

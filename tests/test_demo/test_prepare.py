@@ -12,9 +12,9 @@ import pytest
 
 from detco_mm.demo import DemoDataError, DemoDataSpec, prepare_demo_data
 from detco_mm.demo.cache import MANIFEST
-from detco_mm.demo.photos import PHOTOS, load_photo
 from detco_mm.demo.cutouts import (BACKGROUND_PHOTOS, OBJECT_PHOTOS, paste_cutouts,
                                    write_cutout_scenes_coco)
+from detco_mm.demo.photos import PHOTOS, load_photo
 
 TINY = DemoDataSpec(num_crops=30, crop_size=64, det_train=6, det_val=3, det_budgets=(2, ))
 

@@ -51,6 +51,7 @@ def test_queue_needs_drop_last(image_folder):
 
 def test_accepted_arguments_follow_kwargs_up_the_mro():
     from mmcls.datasets import ImageNet
+
     from detco_mm.models.algorithms.detco import DetCo
     assert {'queue_len', 'feat_dim', 'momentum', 'backbone'} <= accepted_arguments(DetCo)
     assert {'data_root', 'ann_file', 'pipeline', 'max_refetch'} <= accepted_arguments(ImageNet)
@@ -66,6 +67,7 @@ def test_unrelated_type_errors_are_left_alone():
 # ----------------------------------------------------------------------------- issue 13.5
 def _tiny(**options):
     import os.path as osp
+
     from conftest import TEST_CONFIGS
     cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
     cfg.merge_from_dict(options)
@@ -136,8 +138,10 @@ def test_shape_mistakes_name_the_config_keys(options, message):
 def test_shipped_configs_pass_the_key_and_shape_checks():
     import glob
     import os.path as osp
-    from conftest import REPO_ROOT, TEST_CONFIGS
+
     from detco_mm.engine.config_check import check_config_keys, check_model_shapes
+
+    from conftest import REPO_ROOT, TEST_CONFIGS
     paths = glob.glob(osp.join(REPO_ROOT, 'configs', 'detco', '*.py')) + glob.glob(
         osp.join(TEST_CONFIGS, '*.py'))
     assert len(paths) >= 6

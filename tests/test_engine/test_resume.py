@@ -13,8 +13,9 @@ import pytest
 import torch
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT, TEST_CONFIGS
 from detco_mm.engine.resume import find_resume_checkpoint, incomplete_reason
+
+from conftest import REPO_ROOT, TEST_CONFIGS
 
 TRAIN = os.path.join(REPO_ROOT, 'tools', 'train.py')
 TINY = os.path.join(TEST_CONFIGS, 'detco_r18_tiny.py')

@@ -14,8 +14,9 @@ import sys
 import pytest
 from mmengine.config import Config, DictAction
 
-from conftest import REPO_ROOT
 from detco_mm.gpu_check import check
+
+from conftest import REPO_ROOT
 
 GPU_CHECK = osp.join(REPO_ROOT, 'tools', 'gpu_check.py')
 
@@ -128,7 +129,8 @@ def test_ratio_from_runs_on_disk(tmp_path):
         (vis / 'scalars.json').write_text('\n'.join(
             json.dumps(dict(iter=i, time=t, data_time=0.01, memory=mem)) for i in range(1, 7)))
     sizes = check.DRY_RUN_SIZES
-    opt = check.pretrain_config('detco', sizes, '/c/', 'cpu', str(tmp_path / 'configs' / 'detco.py'))
+    opt = check.pretrain_config('detco', sizes, '/c/', 'cpu',
+                                str(tmp_path / 'configs' / 'detco.py'))
     check.pretrain_config('mocov2', sizes, '/c/', 'cpu', str(tmp_path / 'configs' / 'mocov2.py'),
                           opt)
     lines = []

@@ -22,6 +22,7 @@ import zipfile
 import pytest
 
 from detco_mm.install import mmcv_wheels as mw
+
 from conftest import REPO_ROOT
 
 FIXTURES = osp.join(REPO_ROOT, 'tests', 'data', 'mmcv_wheels')
@@ -59,7 +60,8 @@ def test_cache_keys_never_collide_and_tags_round_trip():
         keys[key] = (py, torch_v, var)
         assert mw.Variant.from_tag(var.tag) == var
         assert '/' not in key and ' ' not in key
-    assert mw.cache_key('cp311', '2.14.1+cu130', variants[1]) == 'cp311-torch2.14.1+cu130-cu130-sm90'
+    assert (mw.cache_key('cp311', '2.14.1+cu130', variants[1])
+            == 'cp311-torch2.14.1+cu130-cu130-sm90')
 
 
 def test_cache_key_rejects_path_characters():

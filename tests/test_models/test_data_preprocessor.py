@@ -1,11 +1,11 @@
 """Tests of :class:`detco_mm.models.data_preprocessor.DetCoDataPreprocessor` (DetCo sec. 3.2)."""
 import pytest
 import torch
-
-import detco_mm  # noqa: F401  (registers the components)
 from mmselfsup.models.utils import SelfSupDataPreprocessor
 from mmselfsup.registry import MODELS
 from mmselfsup.structures import SelfSupDataSample
+
+import detco_mm  # noqa: F401  (registers the components)
 
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)

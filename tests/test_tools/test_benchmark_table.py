@@ -23,9 +23,9 @@ import pytest
 import torch
 
 import detco_mm  # noqa: F401  (stack fixes: checkpoint loading, collate scope)
+from detco_mm.benchmark import END_MARKER, START_MARKER, load_paper_results, parse_config, recognise
+
 from conftest import REPO_ROOT, TEST_CONFIGS, write_image_folder
-from detco_mm.benchmark import (END_MARKER, START_MARKER, load_paper_results, parse_config,
-                                recognise)
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'data', 'benchmark'))
 import benchmark_runs as br  # noqa: E402

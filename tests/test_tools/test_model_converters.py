@@ -20,18 +20,18 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmselfsup.registry import MODELS as SELFSUP_MODELS
 
 import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
-from conftest import REPO_ROOT, TEST_CONFIGS, write_image_folder
 from detco_mm.stack_fixes import UnsafeCheckpointError
 from detco_mm.utils.backbone_export import (BackboneExportError, detectron2_name,
-                                            expected_resnet_keys, export_backbone,
-                                            extract_backbone)
+                                            expected_resnet_keys, export_backbone, extract_backbone)
+
+from conftest import REPO_ROOT, TEST_CONFIGS, write_image_folder
 from detection_data import keep_default_scope, write_detco_checkpoint
-from mmdet.registry import MODELS as MMDET_MODELS
-from mmselfsup.registry import MODELS as SELFSUP_MODELS
 
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'model_converters', 'export_backbone.py')
 

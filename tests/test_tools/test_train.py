@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
+
 from conftest import REPO_ROOT, TEST_CONFIGS
 
 TRAIN = osp.join(REPO_ROOT, 'tools', 'train.py')

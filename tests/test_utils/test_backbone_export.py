@@ -14,9 +14,10 @@ import torch
 import torchvision
 
 import detco_mm  # noqa: F401
-from conftest import train_tiny_detco
 from detco_mm.utils.backbone_export import (BackboneExportError, detectron2_name,
                                             expected_resnet_shapes, export_backbone)
+
+from conftest import train_tiny_detco
 from detection_data import write_detco_checkpoint
 
 

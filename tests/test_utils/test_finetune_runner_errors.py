@@ -13,9 +13,10 @@ import sys
 import pytest
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT
 from detco_mm.benchmark import NEVER_TRAINED, read_run
 from detco_mm.utils.finetune_runner import FinetuneInputError
+
+from conftest import REPO_ROOT
 
 sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'data', 'benchmark'))
 import benchmark_runs as br  # noqa: E402

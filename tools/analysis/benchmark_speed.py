@@ -51,9 +51,10 @@ from mmengine.registry import DefaultScope
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO_ROOT)
-import detco_mm  # noqa: E402,F401
 from mmselfsup.registry import MODELS  # noqa: E402
 from mmselfsup.structures import SelfSupDataSample  # noqa: E402
+
+import detco_mm  # noqa: E402,F401
 
 CONFIGS = dict(
     detco=osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r50_8xb32.py'),

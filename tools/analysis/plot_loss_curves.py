@@ -17,8 +17,7 @@ import sys
 from typing import List, Optional
 
 from detco_mm.analysis.loss_curves import (LossLogError, last_values, loss_curves,
-                                           read_chance_levels, read_training_records,
-                                           render_png)
+                                           read_chance_levels, read_training_records, render_png)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

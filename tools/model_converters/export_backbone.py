@@ -25,8 +25,7 @@ import argparse
 import sys
 
 from detco_mm.stack_fixes import UnsafeCheckpointError
-from detco_mm.utils.backbone_export import (FORMATS, BackboneExportError, describe,
-                                            export_backbone)
+from detco_mm.utils.backbone_export import FORMATS, BackboneExportError, describe, export_backbone
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -4,8 +4,8 @@ MoCo v2 (and MMSelfSup's config of it) crops with ``backend='pillow'``: ``PIL.Im
 with ``BILINEAR`` widens its filter by the scale factor when it shrinks, so every source pixel
 contributes (antialiasing). OpenCV's ``INTER_LINEAR`` (``backend='cv2'``) always samples the 2x2
 nearest pixels, so a 512 px crop shrunk to 224 aliases: on a photograph it differs from PIL by
-2.7 grey levels on average (85 to 160 at the worst pixel) and has more high-frequency energy. PIL itself
-costs about 1 ms per 224 px view on one core, with DetCo's four views per image.
+2.7 grey levels on average (85 to 160 at the worst pixel) and has more high-frequency energy.
+PIL itself costs about 1 ms per 224 px view on one core, with DetCo's four views per image.
 
 ``torch.nn.functional.interpolate(mode='bilinear', antialias=True)`` on a uint8 channels-last
 tensor runs torch's port of Pillow's resampling (separable, fixed-point, vectorised on x86):

@@ -220,8 +220,8 @@ class RobustLoadImageFromFile(BaseTransform):
                 f'(see README "Troubleshooting").')
         self.num_skipped += 1
         worker = torch.utils.data.get_worker_info()
-        where = f'rank {get_rank()}, ' + (f'DataLoader worker {worker.id}' if worker else
-                                           'main process')
+        where = f'rank {get_rank()}, ' + (
+            f'DataLoader worker {worker.id}' if worker else 'main process')
         print_log(
             f'RobustLoadImageFromFile: skipped {filename}: {reason}; {self.num_skipped} '
             f'file(s) skipped so far by this process ({where}; other processes count their '

@@ -8,7 +8,6 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModule
-
 from mmselfsup.models.heads import ContrastiveHead
 from mmselfsup.registry import MODELS
 

@@ -10,7 +10,7 @@ tensor; this one takes them all at once.
 In a single process a permutation does not change BatchNorm's statistics, so both functions
 are then identities and cost nothing.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.dist import all_gather, broadcast, get_rank, get_world_size

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import skimage.data
 from mmengine.registry import DefaultScope
+from mmselfsup.registry import TRANSFORMS
 from PIL import Image
 
 import detco_mm  # noqa: F401
 from detco_mm.datasets.transforms import antialiased_resize
-from mmselfsup.registry import TRANSFORMS
 
 PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket')
 # (crop h, w) -> (out h, w): 224 global views and 255 local crops shrunk from ImageNet-sized

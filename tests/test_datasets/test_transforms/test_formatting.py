@@ -8,11 +8,11 @@ import pytest
 import torch
 from mmengine.dataset import default_collate
 from mmengine.registry import DefaultScope
+from mmselfsup.registry import DATASETS, MODELS, TRANSFORMS
+from mmselfsup.structures import SelfSupDataSample
 from torch.utils.data import DataLoader
 
 import detco_mm  # noqa: F401  (registers the components)
-from mmselfsup.registry import DATASETS, MODELS, TRANSFORMS
-from mmselfsup.structures import SelfSupDataSample
 
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)

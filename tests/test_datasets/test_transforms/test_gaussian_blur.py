@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 from mmengine.registry import DefaultScope
+from mmselfsup.registry import TRANSFORMS
 
 import detco_mm  # noqa: F401
-from mmselfsup.registry import TRANSFORMS
 
 
 def build(type_name, prob, sigma_min=0.1):

@@ -1,9 +1,9 @@
 """Tests of :class:`detco_mm.datasets.transforms.JigsawPatches` (DetCo sec. 3.2)."""
 import numpy as np
 import pytest
+from mmselfsup.registry import TRANSFORMS
 
 import detco_mm  # noqa: F401  (registers the transforms)
-from mmselfsup.registry import TRANSFORMS
 
 
 def build(**kwargs):

@@ -11,12 +11,13 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, default_collate
 from mmengine.logging import MMLogger
 from mmengine.registry import DefaultScope
+from mmselfsup.registry import DATASETS
 from PIL import Image
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT
 from detco_mm.datasets.transforms import BadImageError, RobustLoadImageFromFile
-from mmselfsup.registry import DATASETS
+
+from conftest import REPO_ROOT
 
 RGB = np.random.RandomState(0).randint(0, 256, (40, 60, 3), np.uint8)
 

@@ -6,9 +6,10 @@ import os.path as osp
 import pytest
 
 import detco_mm  # noqa: F401
-from conftest import REPO_ROOT, TEST_CONFIGS, train_tiny_detco, write_image_folder
 from detco_mm.engine.hooks import LinearScalingRuleHook
 from detco_mm.engine.hooks.lr_scaling_rule_hook import rule_lr
+
+from conftest import REPO_ROOT, TEST_CONFIGS, train_tiny_detco, write_image_folder
 
 
 def train_tiny(tmp_path, **options):

@@ -51,8 +51,8 @@ def test_iteration_based_run_and_no_checkpoint_yet(tmp_path):
 def test_runs_between_runtime_info_and_checkpoint_hooks():
     from mmengine.hooks import CheckpointHook, RuntimeInfoHook
     from mmengine.runner.priority import get_priority
-    order = [get_priority(h.priority) for h in (RuntimeInfoHook, NonFiniteLossHook,
-                                                 CheckpointHook)]
+    order = [get_priority(h.priority)
+             for h in (RuntimeInfoHook, NonFiniteLossHook, CheckpointHook)]
     assert order == sorted(order) and len(set(order)) == 3
 
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmselfsup.registry import MODELS
 
 import detco_mm  # noqa: F401
+
 from conftest import TEST_CONFIGS
-from mmselfsup.registry import MODELS
 
 STAGES = ('res2', 'res3', 'res4', 'res5')
 TINY = dict(

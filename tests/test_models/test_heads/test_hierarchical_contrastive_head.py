@@ -2,10 +2,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
-import detco_mm  # noqa: F401  (registers DetCo's components)
 from mmselfsup.models.heads import ContrastiveHead
 from mmselfsup.registry import MODELS
+
+import detco_mm  # noqa: F401  (registers DetCo's components)
 
 STAGES = ('res2', 'res3', 'res4', 'res5')
 WEIGHTS = (0.1, 0.4, 0.7, 1.0)

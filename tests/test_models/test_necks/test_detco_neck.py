@@ -2,9 +2,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from mmselfsup.registry import MODELS
 
 import detco_mm  # noqa: F401  (registers DetCo's components)
-from mmselfsup.registry import MODELS
 
 R18_CHANNELS = (64, 128, 256, 512)
 P = 9  # patches per image
@@ -49,12 +49,12 @@ def test_output_shapes_and_unit_norm():
 def test_default_hidden_width_is_stage_width():
     neck = build_neck()
     for i, c in enumerate(R18_CHANNELS):
-        g, l = neck.global_mlps[i], neck.local_mlps[i]
+        g, loc = neck.global_mlps[i], neck.local_mlps[i]
         assert (g[0].in_features, g[0].out_features) == (c, c)
         assert (g[2].in_features, g[2].out_features) == (c, 16)
-        assert (l[0].in_features, l[0].out_features) == (P * c, c)
-        assert (l[2].in_features, l[2].out_features) == (c, 16)
-        assert isinstance(g[1], torch.nn.ReLU) and isinstance(l[1], torch.nn.ReLU)
+        assert (loc[0].in_features, loc[0].out_features) == (P * c, c)
+        assert (loc[2].in_features, loc[2].out_features) == (c, 16)
+        assert isinstance(g[1], torch.nn.ReLU) and isinstance(loc[1], torch.nn.ReLU)
 
 
 def test_paper_configuration_shapes():
@@ -80,8 +80,8 @@ def test_hid_channels_int_and_sequence(hid, expected):
         assert neck.local_mlps[i][0].out_features == h
         assert neck.local_mlps[i][2].in_features == h
     B = 2
-    g, l = neck(rand_feats(B), rand_feats(B * P, size=2))
-    assert [e.shape for e in g + l] == [(B, 16)] * 8
+    g, loc = neck(rand_feats(B), rand_feats(B * P, size=2))
+    assert [e.shape for e in g + loc] == [(B, 16)] * 8
 
 
 def test_local_head_concatenates_patches_of_each_image_in_order():
@@ -134,9 +134,9 @@ def test_gradient_reaches_every_linear_of_every_stage():
     B = 2
     g_feats = tuple(x.requires_grad_() for x in rand_feats(B))
     l_feats = tuple(x.requires_grad_() for x in rand_feats(B * P, size=2, seed=1))
-    g, l = neck(g_feats, l_feats)
+    g, loc = neck(g_feats, l_feats)
     target = torch.randn(B, 16, generator=torch.Generator().manual_seed(5))
-    sum((e * target).sum() for e in g + l).backward()
+    sum((e * target).sum() for e in g + loc).backward()
     linears = [m for m in neck.modules() if isinstance(m, torch.nn.Linear)]
     assert len(linears) == 16
     for m in linears:
@@ -195,8 +195,8 @@ def test_on_real_resnet18_features():
     patches = torch.randn(2 * P, 3, 32, 32)
     g_feats, l_feats = backbone(views), backbone(patches)
     assert [x.size(1) for x in g_feats] == list(R18_CHANNELS)
-    g, l = neck(g_feats, l_feats)
-    for e in g + l:
+    g, loc = neck(g_feats, l_feats)
+    for e in g + loc:
         assert e.shape == (2, 16)
         torch.testing.assert_close(e.norm(dim=1), torch.ones(2))
 

@@ -5,8 +5,9 @@ import sys
 
 import torch
 
-from conftest import REPO_ROOT
 from detco_mm.models.utils import batch_shuffle_ddp, batch_unshuffle_gather
+
+from conftest import REPO_ROOT
 
 WORKER = osp.join(REPO_ROOT, 'tests', 'data', 'dist_detco_worker.py')
 
