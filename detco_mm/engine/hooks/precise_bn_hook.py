@@ -14,6 +14,8 @@ and this subclass changes exactly those:
 - *when*: mmcls runs every ``interval`` iterations; here it runs right before each evaluation
   of the training loop (every ``val_interval`` iterations and after the last one), as
   detectron2 runs it at its evaluation period and at the end;
+- *which batches*: the next ones of the training iterator (a second iterator over MMDetection's
+  loader would hang, see :class:`_NextBatches`), skipped again on resume;
 - *how the batches go through the model*: mmcls calls the model in ``'tensor'`` mode on
   batches preprocessed for testing; detectron2 runs the model in training mode. Here each batch
   is preprocessed as in training and the detector runs in ``'loss'`` mode (losses discarded,
@@ -23,6 +25,7 @@ and this subclass changes exactly those:
 The number of batches is given in iterations (``num_iters``, detectron2's ``NUM_ITER``) of
 the training loader, at whatever number of processes the run has.
 """
+import bisect
 import functools
 from typing import Optional, Sequence
 
@@ -61,12 +64,21 @@ class _TrainingForward(nn.Module):
 class DetectronPreciseBNHook(PreciseBNHook):
     """Recompute BN statistics before each evaluation of an iteration-based fine-tune.
 
+    It runs after the iteration that an evaluation of the training loop follows (every
+    ``val_interval`` iterations from ``val_begin``, ``dynamic_intervals`` included) and after
+    the last iteration, with or without an evaluation, as detectron2 does. The batches are the
+    next ones of the training iterator; a resumed run skips those earlier PreciseBN passes
+    took, so it sees the same data as an uninterrupted one.
+
     Args:
         num_iters (int): Training batches (at the run's total batch size) to average the BN
-            statistics over. Defaults to 200 (detectron2's ``TEST.PRECISE_BN.NUM_ITER``).
+            statistics over, at most one pass over the training set. Defaults to 200
+            (detectron2's ``TEST.PRECISE_BN.NUM_ITER``).
     """
 
-    priority = 'ABOVE_NORMAL'  # before CheckpointHook, so the saved weights have the new stats
+    # after IterTimerHook and LoggerHook (NORMAL, BELOW_NORMAL), so the pass is not counted as
+    # iteration time; before CheckpointHook (VERY_LOW), so checkpoints hold the new statistics
+    priority = 'LOW'
 
     def __init__(self, num_iters: int = 200) -> None:
         if not isinstance(num_iters, int) or num_iters < 1:
@@ -76,19 +88,29 @@ class DetectronPreciseBNHook(PreciseBNHook):
         self.num_iters = num_iters
 
     def before_train(self, runner: Runner) -> None:
-        if not isinstance(runner.train_loop, IterBasedTrainLoop):
+        loop = runner.train_loop
+        if not isinstance(loop, IterBasedTrainLoop):
             raise TypeError(
                 'DetectronPreciseBNHook needs an IterBasedTrainLoop (detectron2 schedules are '
-                f'in iterations); train_cfg.type is {type(runner.train_loop).__name__}. Use '
+                f'in iterations); train_cfg.type is {type(loop).__name__}. Use '
                 "train_cfg=dict(type='IterBasedTrainLoop', ...) or drop the hook.")
+        if loop.iter > 0:  # resumed: skip the batches earlier passes took from the stream
+            passes = sum(self._runs_after(runner, done) for done in range(1, loop.iter + 1))
+            for _ in range(passes * self._batches(loop)):
+                next(loop.dataloader_iterator)
 
-    def _evaluation_follows(self, runner: Runner) -> bool:
+    def _runs_after(self, runner: Runner, done: int) -> bool:
+        """Whether the pass runs after training iteration ``done`` (1-based)."""
         loop = runner.train_loop
-        done = runner.iter + 1
         if done == loop.max_iters:
             return True
+        # as IterBasedTrainLoop decides it after the iteration (_decide_current_val_interval)
+        interval = loop.dynamic_intervals[bisect.bisect(loop.dynamic_milestones, done + 1) - 1]
         return (runner.val_loop is not None and done >= loop.val_begin
-                and done % loop.val_interval == 0)
+                and done % interval == 0)
+
+    def _batches(self, loop: IterBasedTrainLoop) -> int:
+        return min(self.num_iters, len(loop.dataloader))
 
     def after_train_epoch(self, runner: Runner) -> None:
         """Nothing: iteration-based loops only (checked in :meth:`before_train`)."""
@@ -98,7 +120,7 @@ class DetectronPreciseBNHook(PreciseBNHook):
                          batch_idx: int,
                          data_batch: Optional[Sequence[dict]] = None,
                          outputs: Optional[dict] = None) -> None:
-        if self._evaluation_follows(runner):
+        if self._runs_after(runner, runner.iter + 1):
             self._perform_precise_bn(runner)
 
     def _perform_precise_bn(self, runner: Runner) -> None:
@@ -108,8 +130,8 @@ class DetectronPreciseBNHook(PreciseBNHook):
         batch_size = loop.dataloader.batch_size or loop.dataloader.batch_sampler.batch_size
         self.num_samples = self.num_iters * batch_size * get_world_size()
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        print_log(f'PreciseBN: BN statistics over {self.num_iters} training batches '
-                  f'({self.num_samples} images) before evaluation', logger=runner.logger)
+        print_log(f'PreciseBN: BN statistics of the current weights over {self._batches(loop)} '
+                  f'training batches of {batch_size} per process', logger=runner.logger)
         update_bn_stats(_TrainingForward(model), _NextBatches(loop, batch_size),
                         self.num_samples, logger=runner.logger)
 

@@ -66,8 +66,10 @@ class DetCo(BaseModel):
         stages = stage_names_of(backbone.get('out_indices', (4, )))
         head = dict(head)
         head.setdefault('stage_names', stages)
-        weights = head.get('loss_weights', (0.1, 0.4, 0.7, 1.0))
-        if len(weights) != len(stages):
+        # given loss weights must fit the backbone's stages; the head's own defaults are checked
+        # (against stage_names) by the head
+        weights = head.get('loss_weights')
+        if weights is not None and len(weights) != len(stages):
             raise ValueError(
                 f'DetCo: model.head.loss_weights has {len(weights)} entries {tuple(weights)} '
                 f'but model.backbone.out_indices selects {len(stages)} stages {stages}; give '
