@@ -1,6 +1,6 @@
-"""The pinned stack runs with detco_mm's fixes: imports, compiled ops, hue, safe loading."""
+"""The pinned stack runs with detco_mm's fixes: imports, compiled ops, hue, and the
+installation of safe loading into MMEngine (what it refuses: test_safe_loading.py)."""
 import os.path as osp
-import pickle
 import subprocess
 import sys
 
@@ -18,7 +18,7 @@ from mmengine.utils import get_installed_path
 from PIL import Image
 
 import detco_mm  # noqa: F401
-from detco_mm import stack_fixes
+from detco_mm import safe_loading, stack_fixes
 
 from conftest import REPO_ROOT
 
@@ -111,7 +111,7 @@ def test_stock_color_jitter_with_each_hue_sign(image_folder, hue):
     assert out.shape == img.shape and not np.array_equal(out, img)
 
 
-# ----------------------------------------------------------------------------- safe loading
+# ------------------------------------------------------------------- safe loading installed
 STOCK_CHECKPOINT_SCRIPT = r'''
 import sys, torch
 from mmengine.logging import HistoryBuffer
@@ -157,130 +157,26 @@ def test_checkpoints_written_with_detco_mm_hold_no_function_references(tmp_path)
     assert loaded.statistics('mean') == 2.0 and loaded.min() == 2.0
 
 
-class _GetattrWalk:
-    """Pickles as getattr(HistoryBuffer, '__init__'): the first step of a gadget chain."""
-
-    def __reduce__(self):
-        return getattr, (HistoryBuffer, '__init__')
-
-
-class _RunsCode:
-    """Pickles as a call of os.system: what a hostile checkpoint does."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-        return os.system, (f'touch {self.marker}', )
-
-
-def test_getattr_beyond_history_buffer_statistics_is_refused(tmp_path):
-    path = str(tmp_path / 'walk.pth')
-    torch.save(dict(x=_GetattrWalk()), path)
-    with pytest.raises(stack_fixes.UnsafeCheckpointError,
-                       match=r"__init__'\); only HistoryBuffer statistics "
-                             r"\(current, max, mean, min\)"):
-        _load_checkpoint(path, map_location='cpu')
-
-
-def test_foreign_global_is_refused_and_named(tmp_path):
-    marker = tmp_path / 'pwned'
-    path = str(tmp_path / 'evil.pth')
-    torch.save(dict(state_dict={}, meta=_RunsCode(str(marker))), path)
-    with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
-        _load_checkpoint(path, map_location='cpu')
-    message = str(info.value)
-    assert path in message and 'posix.system' in message
-    # a function can never be opted in, and the message must not suggest it
-    assert 'DETCO_SAFE_GLOBALS' not in message and 'can never be allowed' in message
-    assert not marker.exists()
-    assert isinstance(info.value, pickle.UnpicklingError)
-
-
-def test_safe_globals_opt_in_names_exact_classes(tmp_path, monkeypatch):
-    import argparse
-    path = str(tmp_path / 'ns.pth')
-    torch.save(dict(meta=argparse.Namespace(a=1)), path)
-    with pytest.raises(stack_fixes.UnsafeCheckpointError, match='argparse.Namespace'):
-        _load_checkpoint(path, map_location='cpu')
-    monkeypatch.setenv('DETCO_SAFE_GLOBALS', 'argparse.Namespace')
-    assert _load_checkpoint(path, map_location='cpu')['meta'].a == 1
-    monkeypatch.setenv('DETCO_SAFE_GLOBALS', 'builtins.getattr')
-    with pytest.raises(ValueError, match='builtins are never allowed'):
-        _load_checkpoint(path, map_location='cpu')
-
-
-class _OpensFile:
-    """Pickles as ``io.open(marker, 'w')`` (io.open *is* builtins.open)."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        import io
-        return io.open, (self.marker, 'w')
-
-
-class _Timeit:
-    """Pickles as ``timeit.timeit(code)``: runs code when unpickled."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        import timeit
-        return timeit.timeit, (f'open({self.marker!r}, "w")', 'pass', None, 1)
-
-
-@pytest.mark.parametrize('payload,opt_in', [(_OpensFile, 'io.open'), (_Timeit, 'timeit.timeit'),
-                                            (_OpensFile, 'io.FileIO'),
-                                            (_Timeit, 'timeit.Timer'),
-                                            (_OpensFile, 'subprocess.Popen'),
-                                            (_OpensFile, 'os.path')])
-def test_opt_in_admits_no_callable_or_builtin(tmp_path, monkeypatch, payload, opt_in):
-    """Issue 13.1: DETCO_SAFE_GLOBALS=io.open let a checkpoint open a file for writing."""
-    marker = tmp_path / 'written'
-    path = str(tmp_path / 'crafted.pth')
-    torch.save(dict(state_dict={}, meta=payload(str(marker))), path)
-    with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
-        _load_checkpoint(path, map_location='cpu')
-    assert 'DETCO_SAFE_GLOBALS' not in str(info.value)  # never suggests allowing a callable
-    assert 'weights_only' not in str(info.value)
-    monkeypatch.setenv('DETCO_SAFE_GLOBALS', opt_in)
-    with pytest.raises(ValueError, match=f"DETCO_SAFE_GLOBALS: '{opt_in}' is never allowed"):
-        _load_checkpoint(path, map_location='cpu')
-    assert not marker.exists()
-
-
-def test_raw_and_legacy_pickles_get_our_message(tmp_path, monkeypatch):
-    """No "weights_only=False will likely succeed", no "(Unsupported operand 149)"."""
-    import argparse
-    raw = tmp_path / 'raw.pkl'
-    raw.write_bytes(pickle.dumps(dict(w=[1.0, 2.0]), protocol=4))
-    with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
-        _load_checkpoint(str(raw), map_location='cpu')
-    message = str(info.value)
-    assert f'refusing to load {raw}: it is a raw Python pickle' in message
-    assert 'weights_only' not in message and 'operand' not in message
-    legacy = str(tmp_path / 'legacy.pth')
-    torch.save(dict(state_dict=dict(w=torch.ones(2)), meta=argparse.Namespace(a=1)), legacy,
-               _use_new_zipfile_serialization=False)
-    with pytest.raises(stack_fixes.UnsafeCheckpointError) as info:
-        _load_checkpoint(legacy, map_location='cpu')
-    message = str(info.value)
-    assert 'argparse.Namespace' in message and 'DETCO_SAFE_GLOBALS=argparse.Namespace' in message
-    assert 'weights_only' not in message and 'add_safe_globals' not in message
-    monkeypatch.setenv('DETCO_SAFE_GLOBALS', 'argparse.Namespace')
-    assert _load_checkpoint(legacy, map_location='cpu')['meta'].a == 1
-
-
 def test_safe_loading_is_not_disabled_globally():
     import os
     assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
     allowed = torch.serialization.get_safe_globals()
     assert getattr not in allowed and (getattr, 'builtins.getattr') not in allowed
-    assert (stack_fixes._history_buffer_statistic, 'builtins.getattr') in allowed
+    assert (safe_loading._history_buffer_statistic, 'builtins.getattr') in allowed
+
+
+def test_mmengine_loads_local_paths_and_urls_through_safe_loading(tmp_path):
+    """Without the installed loader, MMEngine would raise torch's own refusal, which advises
+    weights_only=False; ours names the file and the opt-in."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    assert mmengine_checkpoint.CheckpointLoader._schemes[''] is safe_loading.load_local_checkpoint
+    assert mmengine_checkpoint.load_url is safe_loading.safe_load_url
+    import argparse
+    path = str(tmp_path / 'ns.pth')
+    torch.save(dict(meta=argparse.Namespace(a=1)), path)
+    with pytest.raises(safe_loading.UnsafeCheckpointError,
+                       match=f'refusing to load {path}: .*DETCO_SAFE_GLOBALS=argparse.Namespace'):
+        _load_checkpoint(path, map_location='cpu')
 
 
 # ----------------------------------------------------------------------------- fused SGD + fp16
@@ -300,27 +196,3 @@ def test_fp16_amp_runs_sgd_unfused(dtype, unfused):
 def test_amp_optim_wrapper_carries_the_fix():
     from mmengine.optim import AmpOptimWrapper
     assert getattr(AmpOptimWrapper.__init__, '_detco_fixed', False)
-
-
-def test_refusal_does_not_import_modules_the_file_names(tmp_path, monkeypatch):
-    """Judging a global must not import its module (an import runs the module's code)."""
-    import sys
-    import types
-    name = 'detco_test_side_effect_module'
-    fake = types.ModuleType(name)  # in sys.modules while saving only: pickle imports it
-
-    class Fly:
-        pass
-
-    Fly.__module__, Fly.__qualname__ = name, 'Fly'
-    fake.Fly = Fly
-    monkeypatch.setitem(sys.modules, name, fake)
-    path = str(tmp_path / 'names_a_module.pth')
-    torch.save(dict(meta=Fly()), path)
-    monkeypatch.delitem(sys.modules, name)
-    marker = tmp_path / 'imported'
-    (tmp_path / f'{name}.py').write_text(f'open({str(marker)!r}, "w").close()\nclass Fly: pass\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(stack_fixes.UnsafeCheckpointError, match=f'{name}.Fly: not checked'):
-        _load_checkpoint(path, map_location='cpu')
-    assert not marker.exists() and name not in sys.modules

@@ -1,6 +1,5 @@
-"""Stack fixes for reliability: atomic checkpoint writes, safe loading of URLs, and no code
-path that turns safe loading off."""
-import ast
+"""Stack fixes for reliability: atomic checkpoint writes and safe loading of URLs (the scan
+for code that turns safe loading off is in test_safe_loading.py)."""
 import builtins
 import errno
 import glob
@@ -19,9 +18,7 @@ from mmengine.logging import MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint, find_latest_checkpoint
 
 import detco_mm  # noqa: F401
-from detco_mm.stack_fixes import UnsafeCheckpointError
-
-from conftest import REPO_ROOT
+from detco_mm.safe_loading import UnsafeCheckpointError
 
 
 def _in_child(fn) -> int:
@@ -171,76 +168,6 @@ def test_checkpoint_urls_are_loaded_safely(tmp_path, monkeypatch):
     assert not marker.exists()
     ckpt = _load_checkpoint('https://example.invalid/models/plain.pth', map_location='cpu')
     assert torch.equal(ckpt['state_dict']['w'], torch.ones(1))
-
-
-# ----------------------------------------------------------------------------- code scan
-def _project_files(*suffixes, names=()):
-    """The project's own files (not tests, not the virtualenv) by suffix or exact name."""
-    skip = {'.venv', '.git', 'tests', 'work_dirs', 'data', 'build', 'dist'}
-    for dirpath, dirnames, filenames in os.walk(REPO_ROOT):
-        dirnames[:] = [d for d in dirnames if d not in skip and not d.endswith('.egg-info')]
-        for name in filenames:
-            if name.endswith(suffixes) or name in names:
-                yield osp.join(dirpath, name)
-
-
-def _docstrings(tree):
-    nodes = [tree] + [n for n in ast.walk(tree) if isinstance(
-        n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-    return {id(n.body[0].value) for n in nodes
-            if n.body and isinstance(n.body[0], ast.Expr)
-            and isinstance(n.body[0].value, ast.Constant)}
-
-
-def unsafe_loading_in(source: str) -> list:
-    """Code (not docs) that loads pickles without ``weights_only=True`` or disables it."""
-    tree = ast.parse(source)
-    docs, found = _docstrings(tree), []
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' in node.value and id(node) not in docs):
-            found.append(f'line {node.lineno}: TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')
-        if not isinstance(node, ast.Call):
-            continue
-        name = ast.unparse(node.func)
-        weights_only = [k.value for k in node.keywords if k.arg == 'weights_only']
-        if any(not (isinstance(v, ast.Constant) and v.value is True) for v in weights_only):
-            found.append(f'line {node.lineno}: {name}(weights_only={ast.unparse(weights_only[0])})')
-        elif name.endswith('torch.load') and not weights_only:
-            found.append(f'line {node.lineno}: torch.load without weights_only=True')
-        elif name in ('pickle.load', 'pickle.loads', 'pickle.Unpickler'):
-            found.append(f'line {node.lineno}: {name}')
-    return found
-
-
-def test_scan_finds_what_it_looks_for():
-    bad = ('import os, pickle, torch\n'
-           'torch.load(f, weights_only=False)\n'
-           'torch.load(f)\n'
-           'pickle.loads(b)\n'
-           "os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'\n")
-    assert len(unsafe_loading_in(bad)) == 4
-    good = ('"""Never sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD or weights_only=False."""\n'
-            'import torch\n'
-            'torch.load(f, map_location="cpu", weights_only=True)\n')
-    assert unsafe_loading_in(good) == []
-
-
-def test_no_code_path_disables_safe_loading():
-    """Every python file of the package, tools and configs loads checkpoints with
-    weights_only=True only; no file sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD."""
-    found = {}
-    for path in _project_files('.py'):
-        with open(path, encoding='utf-8') as f:
-            problems = unsafe_loading_in(f.read())
-        if problems:
-            found[osp.relpath(path, REPO_ROOT)] = problems
-    for path in _project_files('.sh', '.cfg', '.toml', '.txt', names=('Makefile', 'run')):
-        with open(path, encoding='utf-8', errors='replace') as f:
-            if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' in f.read():
-                found[osp.relpath(path, REPO_ROOT)] = ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD']
-    assert not found, found
-    assert len(list(_project_files('.py'))) > 20  # the scan saw the project
 
 
 def test_payload_really_runs_code_when_unpickled(tmp_path):

@@ -5,7 +5,7 @@ encoder (paper sec. 4). Only that backbone is exported: keys
 ``backbone.*`` of a DetCo (or any MMSelfSup) checkpoint. The momentum encoder
 (``encoder_k.*``), the neck, the head and the queues never are.
 
-Inputs (loaded with :func:`detco_mm.stack_fixes.safe_torch_load`, never ``weights_only=False``):
+Inputs (loaded with :func:`detco_mm.safe_loading.safe_torch_load`, never ``weights_only=False``):
 a full MMEngine checkpoint (``{'meta', 'state_dict', ...}``), a state dict whose keys carry the
 ``module.`` prefix of ``DistributedDataParallel``, or an already extracted backbone (keys
 ``conv1.weight``, ``layer1.0.conv1.weight``, ... at the top level, e.g. our own ``mmdet`` or
@@ -51,7 +51,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..stack_fixes import safe_torch_load
+from ..safe_loading import safe_torch_load
 from ..version import __version__
 
 FORMATS = ('mmdet', 'torchvision', 'detectron2')
@@ -214,7 +214,7 @@ def read_checkpoint(path: str) -> Mapping:
     Raises:
         BackboneExportError: The file is missing, is no file written by ``torch.save`` (the
             message says what it is), is unreadable (truncated) or does not hold a mapping.
-        detco_mm.stack_fixes.UnsafeCheckpointError: It holds pickled objects that safe loading
+        detco_mm.safe_loading.UnsafeCheckpointError: It holds pickled objects that safe loading
             refuses (the message names them and the opt-in).
     """
     if not osp.isfile(path):

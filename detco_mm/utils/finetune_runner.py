@@ -48,7 +48,7 @@ from mmengine.model import BaseModule, is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..stack_fixes import UnsafeCheckpointError
+from ..safe_loading import UnsafeCheckpointError
 from .backbone_export import (RESNET_KEY, BackboneExportError, read_checkpoint, resnet_depth,
                               resnet_prefixes, state_dict_of)
 

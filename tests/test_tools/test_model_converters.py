@@ -26,7 +26,7 @@ from mmengine.runner import Runner
 from mmselfsup.registry import MODELS as SELFSUP_MODELS
 
 import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
-from detco_mm.stack_fixes import UnsafeCheckpointError
+from detco_mm.safe_loading import UnsafeCheckpointError
 from detco_mm.utils.backbone_export import (BackboneExportError, detectron2_name,
                                             expected_resnet_keys, export_backbone, extract_backbone)
 

@@ -24,7 +24,7 @@ tool with exit status 1 and one line on stderr naming the file, what is wrong an
 import argparse
 import sys
 
-from detco_mm.stack_fixes import UnsafeCheckpointError
+from detco_mm.safe_loading import UnsafeCheckpointError
 from detco_mm.utils.backbone_export import FORMATS, BackboneExportError, describe, export_backbone
 
 

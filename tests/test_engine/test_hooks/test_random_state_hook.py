@@ -9,7 +9,7 @@ from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 import detco_mm  # noqa: F401
 from detco_mm.engine.hooks import RandomStateHook
-from detco_mm.stack_fixes import safe_torch_load
+from detco_mm.safe_loading import safe_torch_load
 
 
 def _runner(loop, iter):
