@@ -51,7 +51,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..safe_loading import safe_torch_load
+from ..safe_loading import UnsafeCheckpointError, safe_torch_load
 from ..version import __version__
 
 FORMATS = ('mmdet', 'torchvision', 'detectron2')
@@ -173,8 +173,14 @@ def _format_problem(path: str) -> Optional[str]:
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
+                packed = [i.filename for i in archive.infolist()
+                          if i.compress_type != zipfile.ZIP_STORED]
         except (zipfile.BadZipFile, OSError):
             return None  # torch.load reports the truncated archive
+        if packed:  # torch.save stores its entries uncompressed; a deflated one could be a bomb
+            return (f'{path} is a zip archive with compressed entries ({", ".join(packed[:3])}'
+                    f'{", ..." if len(packed) > 3 else ""}), which torch.save never writes; '
+                    f'refusing to decompress it. {_CHECKPOINT_FIX}')
         if any(n == 'data.pkl' or n.endswith('/data.pkl') for n in names):
             return None
         listing = ', '.join(names[:5]) + (', ...' if len(names) > 5 else '')
@@ -236,6 +242,12 @@ def read_checkpoint(path: str) -> Mapping:
         raise BackboneExportError(
             f'cannot read {path} ({os.path.getsize(path)} bytes): it is not a complete PyTorch '
             f'checkpoint, e.g. truncated by an interrupted copy or save ({detail})') from None
+    except UnsafeCheckpointError:
+        raise
+    except Exception as e:  # an allowed function given arguments it cannot take, ...
+        raise BackboneExportError(
+            f'cannot read {path}: its pickle is malformed ({type(e).__name__}: {e}); it was '
+            f'not written by torch.save from a checkpoint. {_CHECKPOINT_FIX}') from None
     if not isinstance(obj, Mapping):
         raise BackboneExportError(
             f'{path} holds a {type(obj).__name__}, not a checkpoint dict or a state dict')
@@ -558,6 +570,10 @@ def check_output(out: str, fmt: str) -> None:
         raise BackboneExportError(
             f'the output {out} is a directory; give the file to write, e.g. '
             f'{osp.join(out, _DEFAULT_NAMES[fmt])}')
+    if osp.lexists(out) and not osp.isfile(out):  # a FIFO, socket, device or dangling link
+        raise BackboneExportError(
+            f'the output {out} exists and is not a regular file; refusing to replace it. Give '
+            f'a new file path (or remove {out} yourself).')
     if fmt == 'detectron2' and not out.endswith('.pkl'):
         raise BackboneExportError(
             f'the detectron2 format needs an output path ending in .pkl, not {out}: '

@@ -126,3 +126,33 @@ def test_shapes_of_another_architecture_are_named(tmp_path):
     with pytest.raises(BackboneExportError, match=r'dcn.pth \(backbone\.\): 1 tensor is not part '
                        r'of a standard ResNet-18: layer3\.0\.conv2\.conv_offset\.weight\. '):
         export_backbone(str(tmp_path / 'dcn.pth'), str(tmp_path / 'out.pth'))
+
+
+class _WrongArguments:
+    """Pickles as a call of an allowed function with arguments it cannot take."""
+
+    def __reduce__(self):
+        return torch._utils._rebuild_tensor_v2, ('x', )
+
+
+def test_hostile_inputs_and_outputs_get_one_message(tmp_path):
+    import os
+    import zipfile
+
+    from detco_mm.utils.backbone_export import check_output, read_checkpoint
+    malformed = str(tmp_path / 'malformed.pth')
+    torch.save({'state_dict': _WrongArguments()}, malformed)
+    with pytest.raises(BackboneExportError, match=r'malformed.pth: its pickle is malformed '
+                                                  r'\(TypeError'):
+        read_checkpoint(malformed)
+    # a deflated data.pkl (torch.save stores entries uncompressed): never decompressed
+    bomb = str(tmp_path / 'bomb.pth')
+    with zipfile.ZipFile(bomb, 'w', compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr('bomb/version', '3\n', compress_type=zipfile.ZIP_STORED)
+        z.writestr('bomb/data.pkl', b'\0' * 1_000_000)
+    with pytest.raises(BackboneExportError, match=r'compressed entries \(bomb/data.pkl\)'):
+        read_checkpoint(bomb)
+    fifo = str(tmp_path / 'out.pth')
+    os.mkfifo(fifo)
+    with pytest.raises(BackboneExportError, match='exists and is not a regular file'):
+        check_output(fifo, 'mmdet')
