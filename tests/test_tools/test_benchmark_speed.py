@@ -1,40 +1,58 @@
-"""tools/analysis/benchmark_speed.py: both models get the same optimizer settings by default."""
-import argparse
+"""tools/analysis/benchmark_speed.py, the command line over detco_mm.analysis.benchmark_speed:
+its options become the library's settings, bad combinations are argparse errors, and a run
+prints the library's table (the library itself: tests/test_analysis/test_benchmark_speed.py)."""
+import dataclasses
 import importlib.util
 import os.path as osp
 
 import pytest
+import torch
 
-from conftest import REPO_ROOT
+from detco_mm.analysis.benchmark_speed import BenchmarkSettings
+
+from conftest import REPO_ROOT, write_image_folder
 
 
 @pytest.fixture(scope='module')
-def bench():
+def tool():
     path = osp.join(REPO_ROOT, 'tools', 'analysis', 'benchmark_speed.py')
-    spec = importlib.util.spec_from_file_location('benchmark_speed', path)
+    spec = importlib.util.spec_from_file_location('benchmark_speed_tool', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def args(optimizer):
-    return argparse.Namespace(depth=18, queue_len=64, batch=2, amp='none', optimizer=optimizer)
+def test_defaults_and_options_are_the_settings(tool):
+    assert BenchmarkSettings(**vars(tool.parse_args([]))) == BenchmarkSettings()
+    args = tool.parse_args(['--mode', 'data', '--depth', '18', '--queue-len', '64',
+                            '--channels-last', '--optimizer', 'plain', '--data-root', 'imgs'])
+    settings = BenchmarkSettings(**vars(args))
+    assert (settings.mode, settings.depth, settings.queue_len, settings.channels_last,
+            settings.optimizer, settings.data_root) == ('data', 18, 64, True, 'plain', 'imgs')
+    assert set(vars(args)) == {f.name for f in dataclasses.fields(BenchmarkSettings)}
 
 
-@pytest.mark.parametrize('mode,fused', [('same', True), ('plain', False)])
-def test_like_for_like_optimizers(bench, mode, fused):
-    detco = bench.load_cfg('detco', args(mode)).optim_wrapper.optimizer
-    mocov2 = bench.load_cfg('mocov2', args(mode)).optim_wrapper.optimizer
-    assert dict(detco) == dict(mocov2)
-    assert detco.type == 'SGD' and detco.fused is fused and detco.lr == 0.03
+def test_bad_options_are_argparse_errors(tool, capsys):
+    with pytest.raises(SystemExit) as exc:
+        tool.parse_args(['--amp', 'bf16'])
+    assert exc.value.code == 2
+    assert '--amp needs --device cuda' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--depth', '20'])
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            tool.parse_args(['--device', 'cuda'])
+        assert 'torch sees no CUDA device' in capsys.readouterr().err
 
 
-def test_config_mode_keeps_each_configs_optimizer(bench):
-    detco = bench.load_cfg('detco', args('config')).optim_wrapper.optimizer
-    mocov2 = bench.load_cfg('mocov2', args('config')).optim_wrapper.optimizer
-    assert detco.get('fused') is True and not mocov2.get('fused', False)
+def test_data_mode_prints_the_table(tool, tmp_path, capsys):
+    root = write_image_folder(str(tmp_path), num_images=1, size=(120, 160))
+    tool.main(['--mode', 'data', '--depth', '18', '--images', '1', '--data-root', root])
+    out = capsys.readouterr().out
+    assert out.startswith('data pipeline: 1 images, one worker')
+    assert 'detco' in out and 'mocov2' in out and 'DetCo / MoCo v2: time x' in out
 
 
-def test_unknown_mode_is_named(bench):
-    with pytest.raises(ValueError, match="--optimizer 'adam'"):
-        bench.optimizer_settings('adam')
+def test_an_empty_data_root_exits_with_its_name(tool, tmp_path):
+    with pytest.raises(SystemExit, match=f'benchmark_speed: no images under {tmp_path}'):
+        tool.main(['--mode', 'data', '--depth', '18', '--data-root', str(tmp_path)])
