@@ -1,7 +1,8 @@
 """Time one view of each pre-training view pipeline: MMSelfSup's stock MoCo v2 view against
 DetCo's global view and local patch set, per view, on real photographs.
 
-``tools/analysis/benchmark_speed.py --mode views`` is the command line over this module.
+``tools/analysis/benchmark_speed.py --mode views`` is the command line over this module
+(through :func:`detco_mm.analysis.benchmark_speed.run_views`).
 
 The pipelines are taken from the configs, not rebuilt here:
 
