@@ -7,9 +7,9 @@ statistics are replaced by the average of the per-batch statistics over
 ``norm_eval=False`` the running statistics are otherwise an exponential average over weights
 that kept changing, and evaluation uses them.
 
-mmcls ships the mechanism (:class:`mmcls.engine.hooks.PreciseBNHook`, pycls' algorithm, the
-same as fvcore's ``update_bn_stats`` that detectron2 calls). Two things differ for detectors,
-and this subclass changes exactly those:
+mmcls ships the mechanism (``update_bn_stats`` of :mod:`mmcls.engine.hooks.precise_bn_hook`,
+pycls' algorithm, the same as fvcore's ``update_bn_stats`` that detectron2 calls); this hook
+calls it. What differs from mmcls' ``PreciseBNHook`` for detectors:
 
 - *when*: mmcls runs every ``interval`` iterations; here it runs right before each evaluation
   of the training loop (every ``val_interval`` iterations and after the last one), as
@@ -30,10 +30,10 @@ import functools
 from typing import Optional, Sequence
 
 import torch.nn as nn
-from mmcls.engine.hooks import PreciseBNHook
 from mmcls.engine.hooks.precise_bn_hook import update_bn_stats
 from mmdet.registry import HOOKS
 from mmengine.dist import get_world_size
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import IterBasedTrainLoop, Runner
@@ -61,7 +61,7 @@ class _TrainingForward(nn.Module):
 
 
 @HOOKS.register_module()
-class DetectronPreciseBNHook(PreciseBNHook):
+class DetectronPreciseBNHook(Hook):
     """Recompute BN statistics before each evaluation of an iteration-based fine-tune.
 
     It runs after the iteration that an evaluation of the training loop follows (every
@@ -84,7 +84,6 @@ class DetectronPreciseBNHook(PreciseBNHook):
         if not isinstance(num_iters, int) or num_iters < 1:
             raise ValueError(f'DetectronPreciseBNHook: num_iters={num_iters!r}; give a positive '
                              'number of training batches (detectron2 uses 200).')
-        super().__init__(num_samples=1, interval=1)
         self.num_iters = num_iters
 
     def before_train(self, runner: Runner) -> None:
@@ -112,9 +111,6 @@ class DetectronPreciseBNHook(PreciseBNHook):
     def _batches(self, loop: IterBasedTrainLoop) -> int:
         return min(self.num_iters, len(loop.dataloader))
 
-    def after_train_epoch(self, runner: Runner) -> None:
-        """Nothing: iteration-based loops only (checked in :meth:`before_train`)."""
-
     def after_train_iter(self,
                          runner: Runner,
                          batch_idx: int,
@@ -128,12 +124,12 @@ class DetectronPreciseBNHook(PreciseBNHook):
         # MMDetection's loaders batch with a batch_sampler (AspectRatioBatchSampler), which
         # leaves DataLoader.batch_size None; update_bn_stats counts batches by it
         batch_size = loop.dataloader.batch_size or loop.dataloader.batch_sampler.batch_size
-        self.num_samples = self.num_iters * batch_size * get_world_size()
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         print_log(f'PreciseBN: BN statistics of the current weights over {self._batches(loop)} '
                   f'training batches of {batch_size} per process', logger=runner.logger)
+        # update_bn_stats takes num_samples // (batch x processes) batches, capped at len(loader)
         update_bn_stats(_TrainingForward(model), _NextBatches(loop, batch_size),
-                        self.num_samples, logger=runner.logger)
+                        self.num_iters * batch_size * get_world_size(), logger=runner.logger)
 
 
 class _NextBatches:
