@@ -70,3 +70,45 @@ def keep_default_scope() -> Iterator[None]:
     finally:
         for name in [n for n in DefaultScope._instance_dict if n not in before]:
             DefaultScope._instance_dict.pop(name)
+
+
+def cpu_finetune_overrides(cfg, work_dir, bn: bool = True) -> None:
+    """Shrink a fine-tuning config to a CPU smoke run, in place: BN (unless ``bn=False``),
+    256x128 images, few proposals / RoIs, score threshold 0, no workers, 2 iterations then one
+    evaluation, no checkpoints, logs every iteration."""
+    opts = {'work_dir': str(work_dir), 'default_hooks.logger.interval': 1,
+            'default_hooks.checkpoint': None}
+    if bn:
+        opts['norm_cfg.type'] = 'BN'
+    for part in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts.update({f'{part}.num_workers': 0, f'{part}.persistent_workers': False})
+    opts.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2})
+    if 'rpn_head' in cfg.model:
+        opts.update({
+            'model.train_cfg.rpn_proposal.nms_pre': 256,
+            'model.train_cfg.rpn_proposal.max_per_img': 64,
+            'model.train_cfg.rcnn.sampler.num': 32,
+            'model.test_cfg.rpn.nms_pre': 256, 'model.test_cfg.rpn.max_per_img': 32,
+            'model.test_cfg.rcnn.max_per_img': 10, 'model.test_cfg.rcnn.score_thr': 0.0})
+    else:
+        opts.update({'model.test_cfg.nms_pre': 100, 'model.test_cfg.max_per_img': 10,
+                     'model.test_cfg.score_thr': 0.0})
+    cfg.merge_from_dict(opts)
+
+    def shrink(node):
+        if isinstance(node, dict):
+            if node.get('type') == 'Resize':
+                node['scale'] = (256, 128)
+            elif node.get('type') == 'RandomChoiceResize':
+                node['scales'] = [(256, 128)]
+            for value in node.values():
+                shrink(value)
+        elif isinstance(node, list):
+            for value in node:
+                shrink(value)
+
+    for part in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        shrink(cfg[part])
+    for metric in cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else []:
+        if metric.type == 'CityScapesMetric':
+            metric.outfile_prefix = str(work_dir / 'cityscapes_results')

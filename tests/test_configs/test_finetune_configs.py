@@ -27,8 +27,8 @@ from detco_mm.utils.finetune_runner import (DetCoFinetuneRunner, FinetuneInputEr
                                             apply_setting_overrides)
 
 from conftest import REPO_ROOT
-from detection_data import (keep_default_scope, write_cityscapes, write_coco,
-                            write_detco_checkpoint, write_voc)
+from detection_data import (cpu_finetune_overrides, keep_default_scope, write_cityscapes,
+                            write_coco, write_detco_checkpoint, write_voc)
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'finetune')
 PRETRAINED = 'work_dirs/detco_r50_8xb32/backbone_mmdet.pth'
@@ -308,46 +308,6 @@ def test_test_mode_does_not_need_the_pretrained_backbone(detco_r50, datasets, tm
 
 
 # --------------------------------------------------------------------------- fine-tuning runs
-def cpu_overrides(cfg, work_dir, bn=True):
-    """--cfg-options of a CPU smoke run: BN, 256x128 images, few RoIs, 2 iterations."""
-    opts = {'work_dir': str(work_dir), 'default_hooks.logger.interval': 1,
-            'default_hooks.checkpoint': None}
-    if bn:
-        opts['norm_cfg.type'] = 'BN'
-    for part in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts.update({f'{part}.num_workers': 0, f'{part}.persistent_workers': False})
-    opts.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2})
-    if 'rpn_head' in cfg.model:
-        opts.update({
-            'model.train_cfg.rpn_proposal.nms_pre': 256,
-            'model.train_cfg.rpn_proposal.max_per_img': 64,
-            'model.train_cfg.rcnn.sampler.num': 32,
-            'model.test_cfg.rpn.nms_pre': 256, 'model.test_cfg.rpn.max_per_img': 32,
-            'model.test_cfg.rcnn.max_per_img': 10, 'model.test_cfg.rcnn.score_thr': 0.0})
-    else:
-        opts.update({'model.test_cfg.nms_pre': 100, 'model.test_cfg.max_per_img': 10,
-                     'model.test_cfg.score_thr': 0.0})
-    cfg.merge_from_dict(opts)
-
-    def shrink(node):
-        if isinstance(node, dict):
-            if node.get('type') == 'Resize':
-                node['scale'] = (256, 128)
-            elif node.get('type') == 'RandomChoiceResize':
-                node['scales'] = [(256, 128)]
-            for value in node.values():
-                shrink(value)
-        elif isinstance(node, list):
-            for value in node:
-                shrink(value)
-
-    for part in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        shrink(cfg[part])
-    for metric in cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else []:
-        if metric.type == 'CityScapesMetric':
-            metric.outfile_prefix = str(work_dir / 'cityscapes_results')
-
-
 class Probe(Hook):
     """Keeps the backbone / shared head right after weight init, and the val metrics."""
 
@@ -363,7 +323,7 @@ def test_syncbn_config_runs_in_a_single_process(detco_r50, datasets, tmp_path, o
     """As shipped (SyncBN): outside a distributed run MMEngine turns SyncBN into BN."""
     cfg = load('retinanet_detco.py')
     cfg.merge_from_dict({'pretrained': detco_r50['exported'], 'data_root': datasets['coco']})
-    cpu_overrides(cfg, tmp_path, bn=False)
+    cpu_finetune_overrides(cfg, tmp_path, bn=False)
     assert {n.type for _, n in collect(cfg.model, 'norm_cfg')} == {'SyncBN'}
     runner = RUNNERS.build(cfg)
     assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in runner.model.modules())
@@ -385,7 +345,7 @@ def test_fine_tune_from_the_exported_backbone(name, data, metrics, detco_r50, da
                                               tmp_path, one_thread):
     cfg = load(name)
     cfg.merge_from_dict({'pretrained': detco_r50['exported'], 'data_root': datasets[data]})
-    cpu_overrides(cfg, tmp_path)
+    cpu_finetune_overrides(cfg, tmp_path)
     runner = RUNNERS.build(cfg)
     probe = Probe()
     runner.register_hook(probe)
@@ -419,7 +379,7 @@ def test_precise_bn_sets_the_statistics_of_the_final_weights(detco_r50, datasets
     batch statistics of the final weights on training batches, not the running average."""
     cfg = load('mask_rcnn_c4_detco.py')
     cfg.merge_from_dict({'pretrained': detco_r50['exported'], 'data_root': datasets['coco']})
-    cpu_overrides(cfg, tmp_path)
+    cpu_finetune_overrides(cfg, tmp_path)
     # lr 0 and one batch of all 4 training images, unflipped: every pass sees the same batch
     cfg.merge_from_dict({'optim_wrapper.optimizer.lr': 0.0, 'train_dataloader.batch_size': 4,
                          'train_dataloader.dataset.pipeline.3.prob': 0.0})

@@ -25,7 +25,8 @@ from detco_mm.utils.backbone_export import export_backbone
 from detco_mm.utils.finetune_runner import FinetuneInputError
 
 from conftest import REPO_ROOT
-from detection_data import keep_default_scope, write_coco, write_detco_checkpoint
+from detection_data import (cpu_finetune_overrides, keep_default_scope, write_coco,
+                            write_detco_checkpoint)
 
 SEMI_DIR = osp.join(REPO_ROOT, 'configs', 'finetune', 'semi')
 PERCENTS = (1, 2, 5, 10)
@@ -83,33 +84,12 @@ def setup(tmp_path_factory):
 
 
 def cpu_overrides(cfg, work_dir):
-    """BN, 256x128 images, few RoIs, no workers, 2 iterations then one evaluation (PreciseBN,
-    if the parent has it, over 2 batches instead of 200)."""
-    opts = {'work_dir': str(work_dir), 'norm_cfg.type': 'BN', 'train_cfg.max_iters': 2,
-            'train_cfg.val_interval': 2, 'default_hooks.logger.interval': 1,
-            'default_hooks.checkpoint': None}
-    for part in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts.update({f'{part}.num_workers': 0, f'{part}.persistent_workers': False})
-    if 'rpn_head' in cfg.model:
-        opts.update({
-            'model.train_cfg.rpn_proposal.nms_pre': 256,
-            'model.train_cfg.rpn_proposal.max_per_img': 64,
-            'model.train_cfg.rcnn.sampler.num': 32,
-            'model.test_cfg.rpn.nms_pre': 256, 'model.test_cfg.rpn.max_per_img': 32,
-            'model.test_cfg.rcnn.max_per_img': 10, 'model.test_cfg.rcnn.score_thr': 0.0})
-    else:
-        opts.update({'model.test_cfg.nms_pre': 100, 'model.test_cfg.max_per_img': 10,
-                     'model.test_cfg.score_thr': 0.0})
-    cfg.merge_from_dict(opts)
+    """The fine-tuning tests' CPU smoke run, with PreciseBN (if the parent has it) over 2
+    batches instead of 200."""
+    cpu_finetune_overrides(cfg, work_dir)
     for hook in cfg.get('custom_hooks') or []:
         if hook.type.endswith('PreciseBNHook'):
             hook.num_iters = 2
-    for part in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for step in cfg[part].dataset.pipeline:
-            if step.type == 'Resize':
-                step.scale = (256, 128)
-            elif step.type == 'RandomChoiceResize':
-                step.scales = [(256, 128)]
 
 
 class KeepMetrics(Hook):
