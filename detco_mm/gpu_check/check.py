@@ -256,7 +256,7 @@ def finetune_options(config: str, sizes: Sizes, data_root: str, pretrained: str,
     Only sizes change: iterations, evaluation after the last one, no checkpoints, score
     threshold 0 (an barely trained detector still gives detections to evaluate), and with
     ``sizes.finetune_scale`` / ``sizes.bn`` smaller images and BN. ``pretrained`` and
-    ``data_root`` reach every field through :mod:`detco_mm.utils.finetune_runner`.
+    ``data_root`` reach every field through :mod:`detco_mm.engine.runner.finetune_runner`.
 
     Args:
         config: Path of a ``configs/finetune`` config.

@@ -22,9 +22,9 @@ from mmengine.hooks import Hook
 from mmengine.registry import RUNNERS
 
 import detco_mm  # noqa: F401
-from detco_mm.utils.backbone_export import export_backbone
-from detco_mm.utils.finetune_runner import (DetCoFinetuneRunner, FinetuneInputError,
-                                            apply_setting_overrides)
+from detco_mm.engine.runner.finetune_runner import (DetCoFinetuneRunner, FinetuneInputError,
+                                                    apply_setting_overrides)
+from detco_mm.model_converters.backbone_export import export_backbone
 
 from conftest import REPO_ROOT
 from detection_data import (cpu_finetune_overrides, keep_default_scope, write_cityscapes,
@@ -110,7 +110,7 @@ def test_every_config_is_shipped():
 def test_paper_protocol(name):
     cfg = load(name)
     assert cfg.runner_type == 'DetCoFinetuneRunner'
-    assert cfg.custom_imports.imports[:2] == ['detco_mm', 'detco_mm.utils.finetune_runner']
+    assert cfg.custom_imports.imports[0] == 'detco_mm'
     assert not cfg.custom_imports.allow_failed_imports
     assert cfg.pretrained == PRETRAINED and cfg.load_from is None and not cfg.resume
     model = cfg.model

@@ -21,8 +21,8 @@ from mmengine.config import Config
 from mmengine.registry import RUNNERS
 
 import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
-from detco_mm.utils.backbone_export import export_backbone
-from detco_mm.utils.finetune_runner import FinetuneInputError
+from detco_mm.engine.runner.finetune_runner import FinetuneInputError
+from detco_mm.model_converters.backbone_export import export_backbone
 
 from conftest import REPO_ROOT, write_image_folder
 from detection_data import keep_default_scope, write_detco_checkpoint
@@ -49,7 +49,7 @@ def test_only_this_config_is_shipped():
 def test_moco_linear_protocol():
     cfg = load()
     assert cfg.runner_type == 'DetCoFinetuneRunner' and cfg.default_scope == 'mmcls'
-    assert cfg.custom_imports.imports == ['detco_mm', 'detco_mm.utils.finetune_runner']
+    assert cfg.custom_imports.imports == ['detco_mm']
     model = cfg.model
     assert (model.type, model._scope_) == ('ImageClassifier', 'mmcls')
     backbone = model.backbone

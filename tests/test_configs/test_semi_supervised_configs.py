@@ -21,8 +21,8 @@ from mmengine.registry import RUNNERS
 
 import detco_mm  # noqa: F401
 from detco_mm.datasets.coco_subset import subset_path, write_coco_subset
-from detco_mm.utils.backbone_export import export_backbone
-from detco_mm.utils.finetune_runner import FinetuneInputError
+from detco_mm.engine.runner.finetune_runner import FinetuneInputError
+from detco_mm.model_converters.backbone_export import export_backbone
 
 from conftest import REPO_ROOT
 from detection_data import (cpu_finetune_overrides, keep_default_scope, write_coco,

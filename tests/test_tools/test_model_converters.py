@@ -1,4 +1,4 @@
-"""tools/model_converters/export_backbone.py and detco_mm.utils.backbone_export.
+"""tools/model_converters/export_backbone.py and detco_mm.model_converters.backbone_export.
 
 Round trips: a trained DetCo checkpoint (ResNet-18, the tiny test config) and a ResNet-50 one go
 out in the three formats and load strictly into MMDetection's, MMSelfSup's and torchvision's
@@ -26,9 +26,10 @@ from mmengine.runner import Runner
 from mmselfsup.registry import MODELS as SELFSUP_MODELS
 
 import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
+from detco_mm.model_converters.backbone_export import (BackboneExportError, detectron2_name,
+                                                       expected_resnet_keys, export_backbone,
+                                                       extract_backbone)
 from detco_mm.safe_loading import UnsafeCheckpointError
-from detco_mm.utils.backbone_export import (BackboneExportError, detectron2_name,
-                                            expected_resnet_keys, export_backbone, extract_backbone)
 
 from conftest import REPO_ROOT, TEST_CONFIGS, write_image_folder
 from detection_data import keep_default_scope, write_detco_checkpoint

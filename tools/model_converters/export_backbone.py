@@ -1,5 +1,5 @@
 """Export the query encoder's ResNet of a DetCo checkpoint for MMDetection, torchvision or
-detectron2 (see :mod:`detco_mm.utils.backbone_export`).
+detectron2 (see :mod:`detco_mm.model_converters.backbone_export`).
 
 Usage::
 
@@ -24,8 +24,9 @@ tool with exit status 1 and one line on stderr naming the file, what is wrong an
 import argparse
 import sys
 
+from detco_mm.model_converters.backbone_export import (FORMATS, BackboneExportError, describe,
+                                                       export_backbone)
 from detco_mm.safe_loading import UnsafeCheckpointError
-from detco_mm.utils.backbone_export import FORMATS, BackboneExportError, describe, export_backbone
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -20,8 +20,7 @@
 # (`relative/path.JPEG label` lines). Fewer GPUs: keep the lr, which is for 256 images, and add
 # --auto-scale-lr (lr 30 x total batch / 256).
 _base_ = 'mmselfsup::benchmarks/classification/imagenet/resnet50_linear-8xb32-steplr-100e_in1k.py'
-custom_imports = dict(imports=['detco_mm', 'detco_mm.utils.finetune_runner'],
-                      allow_failed_imports=False)
+custom_imports = dict(imports=['detco_mm'], allow_failed_imports=False)
 runner_type = 'DetCoFinetuneRunner'
 
 # THE pre-trained backbone (mmdet format, as for configs/finetune).

@@ -20,11 +20,12 @@ _base_ = 'mmdet::_base_/default_runtime.py'
 # format). Use another one with `--cfg-options pretrained=PATH`.
 pretrained = 'work_dirs/detco_r50_8xb32/backbone_mmdet.pth'
 
-# DetCoFinetuneRunner (detco_mm/utils/finetune_runner.py) passes `--cfg-options pretrained=`,
-# `data_root=` and `norm_cfg=` on to the fields built from them (MMEngine resolves config
-# variables when it parses the file) and checks checkpoint and data before training starts.
+# DetCoFinetuneRunner (detco_mm/engine/runner/finetune_runner.py, registered by importing
+# detco_mm) passes `--cfg-options pretrained=`, `data_root=` and `norm_cfg=` on to the fields
+# built from them (MMEngine resolves config variables when it parses the file) and checks
+# checkpoint and data before training starts.
 runner_type = 'DetCoFinetuneRunner'
-detco_imports = ['detco_mm', 'detco_mm.utils.finetune_runner']
+detco_imports = ['detco_mm']
 custom_imports = dict(imports=detco_imports, allow_failed_imports=False)
 
 detco_syncbn = dict(type='SyncBN', requires_grad=True)

@@ -14,7 +14,7 @@ import pytest
 
 import detco_mm  # noqa: F401
 from detco_mm.benchmark import NEVER_TRAINED, read_run
-from detco_mm.utils.finetune_runner import FinetuneInputError
+from detco_mm.engine.runner.finetune_runner import FinetuneInputError
 
 from conftest import REPO_ROOT
 
@@ -67,10 +67,7 @@ def tiny(tmp_path):
     coco = br.write_coco(str(tmp_path / 'coco'))
     backbone = br.write_backbone(str(tmp_path / 'backbone.pth'))
     config = br.materialise_config('retinanet_r18_coco_tiny', str(tmp_path / 'configs'), coco,
-                                   backbone, append="\nrunner_type = 'DetCoFinetuneRunner'\n"
-                                   "custom_imports = dict(imports=['detco_mm', "
-                                   "'detco_mm.utils.finetune_runner'], "
-                                   "allow_failed_imports=False)\n")
+                                   backbone, append="\nrunner_type = 'DetCoFinetuneRunner'\n")
     return dict(config=config, backbone=backbone)
 
 
@@ -120,7 +117,7 @@ def test_a_plain_folder_data_prefix_is_checked(tmp_path):
     """mmcls datasets take data_prefix as a plain folder (the linear-probe config's form)."""
     from mmengine.config import Config
 
-    from detco_mm.utils.finetune_runner import check_finetune_inputs
+    from detco_mm.engine.runner.finetune_runner import check_finetune_inputs
     cfg = Config(dict(train_dataloader=dict(dataset=dict(
         type='ImageNet', data_root=str(tmp_path), ann_file='', data_prefix='train'))))
     with pytest.raises(FinetuneInputError) as e:

@@ -14,8 +14,8 @@ import torch
 import torchvision
 
 import detco_mm  # noqa: F401
-from detco_mm.utils.backbone_export import (BackboneExportError, detectron2_name,
-                                            expected_resnet_shapes, export_backbone)
+from detco_mm.model_converters.backbone_export import (BackboneExportError, detectron2_name,
+                                                       expected_resnet_shapes, export_backbone)
 
 from conftest import train_tiny_detco
 from detection_data import write_detco_checkpoint
@@ -139,7 +139,7 @@ def test_hostile_inputs_and_outputs_get_one_message(tmp_path):
     import os
     import zipfile
 
-    from detco_mm.utils.backbone_export import check_output, read_checkpoint
+    from detco_mm.model_converters.backbone_export import check_output, read_checkpoint
     malformed = str(tmp_path / 'malformed.pth')
     torch.save({'state_dict': _WrongArguments()}, malformed)
     with pytest.raises(BackboneExportError, match=r'malformed.pth: its pickle is malformed '

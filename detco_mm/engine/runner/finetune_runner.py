@@ -48,9 +48,9 @@ from mmengine.model import BaseModule, is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..safe_loading import UnsafeCheckpointError
-from .backbone_export import (RESNET_KEY, BackboneExportError, read_checkpoint, resnet_depth,
-                              resnet_prefixes, state_dict_of)
+from ...model_converters.backbone_export import (RESNET_KEY, BackboneExportError, read_checkpoint,
+                                                 resnet_depth, resnet_prefixes, state_dict_of)
+from ...safe_loading import UnsafeCheckpointError
 
 #: Top-level settings of the fine-tuning configs that command-line overrides propagate from.
 SETTINGS = ('pretrained', 'data_root', 'norm_cfg')
