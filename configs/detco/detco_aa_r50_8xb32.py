@@ -11,13 +11,9 @@ global_view_pipeline = [
     _base_.global_view_pipeline[0], auto_augment, *_base_.global_view_pipeline[1:]]
 local_view_pipeline = [
     _base_.local_view_pipeline[0], auto_augment, *_base_.local_view_pipeline[1:]]
-train_dataloader = dict(
-    dataset=dict(pipeline=[
-        dict(type='SeedAugmentation'),
-        dict(type='RobustLoadImageFromFile', strict=False),
-        dict(
-            type='MultiView',
-            num_views=[2, 2],
-            transforms=[global_view_pipeline, local_view_pipeline]),
-        dict(type='PackDetCoInputs', meta_keys=['img_path'])
-    ]))
+train_pipeline = [  # the base's, with these views in its MultiView step (index 2)
+    *_base_.train_pipeline[:2],
+    dict(_base_.train_pipeline[2], transforms=[global_view_pipeline, local_view_pipeline]),
+    *_base_.train_pipeline[3:],
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -29,18 +29,15 @@ global_view_pipeline = [
 local_view_pipeline = [
     dict(_base_.local_view_pipeline[0], size=96), *_base_.local_view_pipeline[1:-1],
     dict(_base_.local_view_pipeline[-1], patch_size=24)]
+train_pipeline = [  # the base's, with these views in its MultiView step (index 2)
+    *_base_.train_pipeline[:2],
+    dict(_base_.train_pipeline[2], transforms=[global_view_pipeline, local_view_pipeline]),
+    *_base_.train_pipeline[3:],
+]
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,
-    dataset=dict(
-        data_root='data/demo/pretrain/',
-        pipeline=[
-            dict(type='SeedAugmentation'),
-            dict(type='RobustLoadImageFromFile', strict=False),
-            dict(type='MultiView', num_views=[2, 2],
-                 transforms=[global_view_pipeline, local_view_pipeline]),
-            dict(type='PackDetCoInputs', meta_keys=['img_path'])
-        ]))
+    dataset=dict(data_root='data/demo/pretrain/', pipeline=train_pipeline))
 
 max_epochs = 4
 auto_scale_lr = dict(enable=True, base_batch_size=256)  # lr 0.03 of the flagship -> 0.00375

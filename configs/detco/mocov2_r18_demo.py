@@ -25,10 +25,9 @@ model = dict(
     head=dict(type='ContrastiveHead', loss=dict(type='mmcls.CrossEntropyLoss'),
               temperature=0.2))
 
-train_dataloader = dict(
-    dataset=dict(pipeline=[
-        dict(type='SeedAugmentation'),
-        dict(type='RobustLoadImageFromFile', strict=False),
-        dict(type='MultiView', num_views=2, transforms=[_base_.global_view_pipeline]),
-        dict(type='PackSelfSupInputs', meta_keys=['img_path'])
-    ]))
+train_pipeline = [  # the base's loading steps, then two global views
+    *_base_.train_pipeline[:2],
+    dict(type='MultiView', num_views=2, transforms=[_base_.global_view_pipeline]),
+    dict(type='PackSelfSupInputs', meta_keys=['img_path'])
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -21,14 +21,14 @@ model = dict(
     backbone=_base_.detco_backbone,
     roi_head=dict(shared_head=_base_.detco_c4_shared_head, bbox_head=dict(num_classes=20)))
 
+# MMDetection's train pipeline with detectron2's multi-scale training in place of its fixed
+# Resize (step 2)
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=_base_.backend_args),
-    dict(type='LoadAnnotations', with_bbox=True),
+    *_base_.train_pipeline[:2],
     dict(type='RandomChoiceResize',
          scales=[(1333, short) for short in range(480, 801, 32)],
          keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    *_base_.train_pipeline[3:],
 ]
 voc_trainval = dict(
     type='DetectronVOCDataset',
@@ -52,11 +52,9 @@ train_dataloader = dict(
         ]))
 
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=_base_.backend_args),
+    *_base_.test_pipeline[:1],
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),  # MMDetection's VOC base: 1000x600
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+    *_base_.test_pipeline[2:],
 ]
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -20,14 +20,14 @@ model = dict(
     neck=dict(norm_cfg=norm_cfg),
     roi_head=dict(bbox_head=dict(num_classes=8), mask_head=dict(num_classes=8)))
 
+# MMDetection's train pipeline with detectron2's multi-scale training in place of its fixed
+# Resize (step 2)
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=_base_.backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    *_base_.train_pipeline[:2],
     dict(type='RandomChoiceResize',
          scales=[(2048, short) for short in range(800, 1025, 32)],
          keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    *_base_.train_pipeline[3:],
 ]
 train_dataloader = dict(
     batch_size=1,  # x 8 GPUs

@@ -31,21 +31,18 @@ model = dict(
         num_classes=len(metainfo['classes']), in_channels=128, feat_channels=128,
         stacked_convs=2, norm_cfg=norm_cfg))
 
+# the 12k config's pipelines at the demo's sizes: train short side 128-192, test 160
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
+    *_base_.train_pipeline[:2],
     dict(type='RandomChoiceResize',
-         scales=[(1333, 128), (1333, 144), (1333, 160), (1333, 176), (1333, 192)],
+         scales=[(1333, short) for short in range(128, 193, 16)],
          keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    *_base_.train_pipeline[3:],
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    *_base_.test_pipeline[:1],
     dict(type='Resize', scale=(1333, 160), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
+    *_base_.test_pipeline[2:],
 ]
 train_dataloader = dict(
     batch_size=8,

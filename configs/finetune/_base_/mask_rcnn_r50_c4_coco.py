@@ -16,14 +16,14 @@ model = dict(
     backbone=_base_.detco_backbone,
     roi_head=dict(shared_head=_base_.detco_c4_shared_head))
 
+# MMDetection's train pipeline with detectron2's multi-scale training in place of its fixed
+# Resize (step 2)
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=_base_.backend_args),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    *_base_.train_pipeline[:2],
     dict(type='RandomChoiceResize',
          scales=[(1200, short) for short in range(640, 801, 32)],
          keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
+    *_base_.train_pipeline[3:],
 ]
 train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),
