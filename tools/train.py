@@ -24,7 +24,8 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 import detco_mm  # noqa: F401  (applies the stack fixes and registers DetCo)
 from detco_mm.engine.config_check import (ConfigError, check_train_config, check_train_iterations,
-                                          explain_config_errors, launcher_world_size)
+                                          explain_config_errors, launcher_world_size,
+                                          set_strict_data)
 from detco_mm.engine.resume import resolve_resume
 from detco_mm.stack_fixes import prepare_distributed
 
@@ -80,24 +81,6 @@ def default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
-def set_strict_data(cfg: Config) -> None:
-    """``strict=True`` on every ``RobustLoadImageFromFile`` of the training dataset(s)."""
-    found = 0
-    stack = [cfg.train_dataloader.dataset]
-    while stack:
-        dataset = stack.pop()
-        for transform in dataset.get('pipeline') or []:
-            if str(transform.get('type', '')).endswith('RobustLoadImageFromFile'):
-                transform['strict'] = True
-                found += 1
-        stack += [d for d in [dataset.get('dataset')] + list(dataset.get('datasets') or [])
-                  if isinstance(d, dict)]
-    if not found:
-        raise SystemExit('train.py: --strict-data needs RobustLoadImageFromFile as the loading '
-                         'step of train_dataloader.dataset.pipeline (see '
-                         'configs/detco/_base_/datasets/imagenet_detco.py)')
-
-
 @record  # under torchrun, a failing rank's error is shown in the launcher's summary
 def main() -> None:
     args = parse_args()
@@ -127,7 +110,10 @@ def main() -> None:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
     if args.strict_data:
-        set_strict_data(cfg)
+        try:
+            set_strict_data(cfg)  # strict=True on every RobustLoadImageFromFile step
+        except ConfigError as e:
+            raise SystemExit(f'train.py: {e}') from None
 
     if args.auto_scale_lr:
         scaling = cfg.get('auto_scale_lr')

@@ -173,22 +173,6 @@ def test_config_mistakes_stop_before_training(image_folder, tmp_path, monkeypatc
     assert not list((tmp_path / 'wd').glob('**/*.pth'))
 
 
-def test_strict_data_switch_sets_every_loader(monkeypatch):
-    spec = importlib.util.spec_from_file_location('detco_train_tool', TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r50_8xb32.py'))
-    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[
-        cfg.train_dataloader.dataset, dict(cfg.train_dataloader.dataset)])
-    module.set_strict_data(cfg)
-    for dataset in cfg.train_dataloader.dataset.datasets:
-        assert dataset.pipeline[1] == dict(type='RobustLoadImageFromFile', strict=True)
-    plain = Config(dict(train_dataloader=dict(dataset=dict(
-        pipeline=[dict(type='LoadImageFromFile')]))))
-    with pytest.raises(SystemExit, match='--strict-data needs RobustLoadImageFromFile'):
-        module.set_strict_data(plain)
-
-
 def test_queue_check_counts_every_process(image_folder, tmp_path, monkeypatch):
     """Under torchrun the global batch is batch x WORLD_SIZE: 4 x 2 does not divide 68."""
     root = image_folder(num_images=8, size=(48, 64))
