@@ -11,22 +11,18 @@ Config mistakes (data paths, queue length vs. global batch, unknown keys of any 
 channel shapes, an epoch of zero iterations) stop the run with a message naming the key before
 anything is trained (:mod:`detco_mm.engine.config_check`). ``--resume`` continues from the
 newest complete checkpoint of the work dir or refuses, and takes a learning rate changed with
-``--cfg-options`` (:mod:`detco_mm.engine.resume`).
+``--cfg-options`` (:mod:`detco_mm.engine.resume`). This script only parses the options;
+:mod:`detco_mm.engine.train_setup` applies them and builds the runner.
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.config import DictAction
 from torch.distributed.elastic.multiprocessing.errors import record
 
 import detco_mm  # noqa: F401  (applies the stack fixes and registers DetCo)
-from detco_mm.engine.config_check import (ConfigError, check_train_config, check_train_iterations,
-                                          explain_config_errors, launcher_world_size)
-from detco_mm.engine.resume import resolve_resume
-from detco_mm.stack_fixes import prepare_distributed
+from detco_mm.engine.config_check import ConfigError, launcher_world_size
+from detco_mm.engine.train_setup import TrainOptionError, build_train_runner, train_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -75,93 +71,19 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def default_work_dir(config_path: str) -> str:
-    """``./work_dirs/<config name>``, MMSelfSup's default, for any config path."""
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
-
-
-def set_strict_data(cfg: Config) -> None:
-    """``strict=True`` on every ``RobustLoadImageFromFile`` of the training dataset(s)."""
-    found = 0
-    stack = [cfg.train_dataloader.dataset]
-    while stack:
-        dataset = stack.pop()
-        for transform in dataset.get('pipeline') or []:
-            if str(transform.get('type', '')).endswith('RobustLoadImageFromFile'):
-                transform['strict'] = True
-                found += 1
-        stack += [d for d in [dataset.get('dataset')] + list(dataset.get('datasets') or [])
-                  if isinstance(d, dict)]
-    if not found:
-        raise SystemExit('train.py: --strict-data needs RobustLoadImageFromFile as the loading '
-                         'step of train_dataloader.dataset.pipeline (see '
-                         'configs/detco/_base_/datasets/imagenet_detco.py)')
-
-
 @record  # under torchrun, a failing rank's error is shown in the launcher's summary
 def main() -> None:
     args = parse_args()
-    if not osp.isfile(args.config):
-        raise SystemExit(f'train.py: config file {args.config!r} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir priority: CLI > config > config file name
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
-
-    if args.amp:
-        import torch
-        if not torch.cuda.is_available():
-            raise SystemExit('train.py: --amp needs a CUDA device (MMEngine\'s AmpOptimWrapper '
-                             'runs on CUDA only); drop --amp to train in fp32 on this machine.')
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise SystemExit(f'train.py: --amp needs optim_wrapper.type OptimWrapper, the config '
-                             f'has {optim_wrapper!r}')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-
-    if args.strict_data:
-        set_strict_data(cfg)
-
-    if args.auto_scale_lr:
-        scaling = cfg.get('auto_scale_lr')
-        if not isinstance(scaling, dict) or 'base_batch_size' not in scaling:
-            raise SystemExit('train.py: --auto-scale-lr needs auto_scale_lr.base_batch_size in '
-                             'the config (the total batch its lr is for, e.g. '
-                             '--cfg-options auto_scale_lr.base_batch_size=256)')
-        cfg.auto_scale_lr.enable = True
-
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-
-    if 'runner_type' in cfg:
-        # configs/finetune: DetCoFinetuneRunner applies the command-line settings to every
-        # field built from them and checks checkpoint and data paths itself.
-        prepare_distributed(cfg)
-        runner = RUNNERS.build(cfg)
-    else:
-        try:
-            check_train_config(cfg, world_size=launcher_world_size(args.launcher))
-            resume_notes = resolve_resume(cfg)  # never starts over silently under --resume
-            prepare_distributed(cfg)
-            with explain_config_errors(cfg):
-                runner = Runner.from_cfg(cfg)
-                runner.train_loop  # noqa: B018  (builds the data loader: mistakes surface now)
-            check_train_iterations(runner)
-        except ConfigError as e:
-            raise SystemExit(f'train.py: config error: {e}') from None
-        for note in resume_notes:
-            runner.logger.warning(f'--resume: {note}')
+    try:
+        cfg = train_config(args.config, work_dir=args.work_dir, cfg_options=args.cfg_options,
+                           launcher=args.launcher, amp=args.amp, strict_data=args.strict_data,
+                           auto_scale_lr=args.auto_scale_lr, resume=args.resume)
+    except TrainOptionError as e:
+        raise SystemExit(f'train.py: {e}') from None
+    try:
+        runner = build_train_runner(cfg, world_size=launcher_world_size(args.launcher))
+    except ConfigError as e:
+        raise SystemExit(f'train.py: config error: {e}') from None
     runner.train()
 
 

@@ -22,8 +22,9 @@ from file or directory names:
 """
 import os.path as osp
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
+from ..engine.config_walk import iter_datasets
 from .tasks import TASKS, Benchmark, Schedule, Task
 
 RANDOM_INIT = 'random init'
@@ -53,31 +54,16 @@ def _get(cfg: Any, *path: str) -> Any:
     return cfg
 
 
-def _dataset_type(dataset: Any, depth: int = 0) -> Optional[str]:
-    """The type of the innermost data set (through ConcatDataset, RepeatDataset, ...)."""
-    if not isinstance(dataset, dict) or depth > 8:
-        return None
-    inner = dataset.get('dataset')
-    if isinstance(inner, dict):
-        return _dataset_type(inner, depth + 1)
-    datasets = dataset.get('datasets')
-    if isinstance(datasets, (list, tuple)) and datasets:
-        types = {_dataset_type(d, depth + 1) for d in datasets}
-        return types.pop() if len(types) == 1 else None
-    value = dataset.get('type')
-    return value if isinstance(value, str) else None
+def _dataset_type(dataset: Any) -> Optional[str]:
+    """The type of the innermost data set(s) (through ConcatDataset, RepeatDataset, ...), or
+    None when the wrapped data sets differ in type or there is none."""
+    types = {value if isinstance(value, str) else None
+             for value in (leaf.get('type') for _, leaf in iter_datasets(
+                 dataset, 'dataset', leaves_only=True))}
+    return types.pop() if len(types) == 1 else None
 
 
-def _train_data(dataset: Any, depth: int = 0) -> str:
-    """The annotation file(s) a training data set reads (through wrappers), with its
-    ``indices`` subset if any: runs on other labels are not trials of the same setting."""
-    if not isinstance(dataset, dict) or depth > 8:
-        return ''
-    if isinstance(dataset.get('dataset'), dict):
-        return _train_data(dataset['dataset'], depth + 1)
-    datasets = dataset.get('datasets')
-    if isinstance(datasets, (list, tuple)) and datasets:
-        return ' + '.join(_train_data(d, depth + 1) for d in datasets)
+def _leaf_data(dataset: Mapping) -> str:
     ann = dataset.get('ann_file')
     text = osp.normpath(ann) if isinstance(ann, str) and ann else ''
     indices = dataset.get('indices')
@@ -86,6 +72,14 @@ def _train_data(dataset: Any, depth: int = 0) -> str:
     elif isinstance(indices, (list, tuple)):
         text += f' [{len(indices)} indices]'
     return text
+
+
+def _train_data(dataset: Any) -> str:
+    """The annotation file(s) a training data set reads (through wrappers, ' + '-joined), each
+    with its ``indices`` subset if any: runs on other labels are not trials of the same
+    setting."""
+    return ' + '.join(_leaf_data(leaf)
+                      for _, leaf in iter_datasets(dataset, 'dataset', leaves_only=True))
 
 
 def _number(value: Any) -> str:

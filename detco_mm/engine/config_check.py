@@ -26,6 +26,8 @@ from typing import Any, Iterable, Iterator, List, Optional, Set, Tuple
 from mmengine.registry import DefaultScope
 from mmselfsup.registry import MODELS
 
+from .config_walk import data_path_problems, iter_datasets
+
 
 class ConfigError(ValueError):
     """A config mistake found before training; the message names the key and the fix."""
@@ -37,57 +39,72 @@ def launcher_world_size(launcher: str) -> int:
     return int(os.environ.get(env.get(launcher, ''), 1) or 1)
 
 
-def _datasets(cfg: Any, key: str) -> Iterator[Tuple[str, Any]]:
-    """``(key path, dataset cfg)`` of a dataset config and the datasets it wraps."""
-    if not isinstance(cfg, dict):
-        return
-    yield key, cfg
-    if isinstance(cfg.get('dataset'), dict):
-        yield from _datasets(cfg['dataset'], f'{key}.dataset')
-    for i, inner in enumerate(cfg.get('datasets') or []):
-        yield from _datasets(inner, f'{key}.datasets.{i}')
-
-
-def _is_remote(path: str) -> bool:
-    return '://' in path
-
-
 def check_data_paths(cfg: Any) -> None:
     """The training data root, annotation file and image folder exist (local paths only).
+
+    Every dataset of ``train_dataloader.dataset`` is checked, wrappers' inner ones included
+    (:func:`~detco_mm.engine.config_walk.iter_datasets`); of ``data_prefix`` only the image
+    folder (``img_path``, or a plain folder).
+
+    Args:
+        cfg (mmengine.Config): The merged config.
 
     Raises:
         ConfigError: naming the key (e.g. ``train_dataloader.dataset.data_root``) and the path.
     """
     loader = cfg.get('train_dataloader') or {}
-    for key, dataset in _datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+    for key, dataset in iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
         root = dataset.get('data_root') or ''
-        if not isinstance(root, str) or _is_remote(root):
-            continue
         fix = (f'set it with --cfg-options {key}.data_root=/path/to/your/images (see README '
                f'"Pre-training")')
-        if root and not osp.isdir(root):
-            raise ConfigError(
-                f'{key}.data_root={root!r} does not exist (resolved: {osp.abspath(root)}); '
-                f'{fix}.')
-        ann_file = dataset.get('ann_file') or ''
-        if isinstance(ann_file, str) and ann_file and not _is_remote(ann_file):
-            path = ann_file if osp.isabs(ann_file) else osp.join(root, ann_file)
-            if not osp.isfile(path):
+        for problem in data_path_problems(dataset, key):
+            if problem.name == 'data_root':
                 raise ConfigError(
-                    f'{key}.ann_file={ann_file!r} not found: {osp.abspath(path)} does not exist '
-                    f'({key}.data_root={root!r}). Point {key}.data_root at the dataset, or set '
-                    f'{key}.ann_file to its list of images (one "relative/path" line per '
-                    f"image, a label after it is optional), or to '' to use every image under "
-                    f'the image folder.')
-        prefix = dataset.get('data_prefix') or {}
-        prefix = prefix.get('img_path', '') if isinstance(prefix, dict) else prefix
-        if isinstance(prefix, str) and prefix and not _is_remote(prefix):
-            path = prefix if osp.isabs(prefix) else osp.join(root, prefix)
-            if not osp.isdir(path):
+                    f'{key}.data_root={root!r} does not exist (resolved: {osp.abspath(root)}); '
+                    f'{fix}.')
+            if problem.name == 'ann_file':
                 raise ConfigError(
-                    f'{key}.data_prefix.img_path={prefix!r}: image folder {osp.abspath(path)} '
-                    f'does not exist ({key}.data_root={root!r}); {fix}, or set '
-                    f'{key}.data_prefix.img_path.')
+                    f'{key}.ann_file={problem.value!r} not found: {osp.abspath(problem.path)} '
+                    f'does not exist ({key}.data_root={root!r}). Point {key}.data_root at the '
+                    f'dataset, or set {key}.ann_file to its list of images (one '
+                    f'"relative/path" line per image, a label after it is optional), or to \'\' '
+                    f'to use every image under the image folder.')
+            if problem.name in ('data_prefix.img_path', 'data_prefix'):
+                raise ConfigError(
+                    f'{problem.field}={problem.value!r}: image folder '
+                    f'{osp.abspath(problem.path)} does not exist ({key}.data_root={root!r}); '
+                    f'{fix}, or set {problem.field}.')
+
+
+def set_strict_data(cfg: Any) -> int:
+    """``strict=True`` on every ``RobustLoadImageFromFile`` step of the training dataset(s).
+
+    ``tools/train.py --strict-data``: stop at the first image that cannot be loaded instead of
+    skipping it. Every dataset of ``train_dataloader.dataset`` is changed, wrappers' inner ones
+    included.
+
+    Args:
+        cfg (mmengine.Config): The merged config; changed in place.
+
+    Returns:
+        int: The number of loading steps set to strict (at least 1).
+
+    Raises:
+        ConfigError: When the training pipeline(s) have no ``RobustLoadImageFromFile`` step.
+    """
+    found = 0
+    loader = cfg.get('train_dataloader') or {}
+    for _, dataset in iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+        for transform in dataset.get('pipeline') or []:
+            if isinstance(transform, dict) and \
+                    str(transform.get('type', '')).endswith('RobustLoadImageFromFile'):
+                transform['strict'] = True
+                found += 1
+    if not found:
+        raise ConfigError('--strict-data needs RobustLoadImageFromFile as the loading step of '
+                          'train_dataloader.dataset.pipeline (see '
+                          'configs/detco/_base_/datasets/imagenet_detco.py)')
+    return found
 
 
 def check_queue_and_batch(cfg: Any, world_size: int) -> None:
@@ -342,14 +359,9 @@ def _check_pipeline(path: str, pipeline: Any, scope: Optional[str]) -> None:
 
 def _check_dataset(path: str, cfg: Any, scope: Optional[str]) -> None:
     from mmselfsup.registry import DATASETS
-    _check_typed(path, cfg, DATASETS, scope)
-    if not isinstance(cfg, dict):
-        return
-    _check_pipeline(f'{path}.pipeline', cfg.get('pipeline'), scope)
-    if isinstance(cfg.get('dataset'), dict):
-        _check_dataset(f'{path}.dataset', cfg['dataset'], scope)
-    for i, inner in enumerate(cfg.get('datasets') or []):
-        _check_dataset(f'{path}.datasets.{i}', inner, scope)
+    for key, dataset in iter_datasets(cfg, path):
+        _check_typed(key, dataset, DATASETS, scope)
+        _check_pipeline(f'{key}.pipeline', dataset.get('pipeline'), scope)
 
 
 def check_config_keys(cfg: Any) -> None:

@@ -47,6 +47,20 @@ def test_train_data_through_wrappers_and_subsets():
     assert recognise(config('annotations/a.json', wrapped=True)).train_data == (
         'annotations/a.json')
     assert recognise(config('a.json', indices=40)).train_data == 'a.json [first 40]'
+    # ConcatDataset[RepeatDataset[a, first 40], b]: every file read, in order; the data set
+    # type (for the task) is the inner one, through both wrappers
+    cfg = config('annotations/a.json', indices=40, wrapped=True)
+    inner = cfg['train_dataloader']['dataset']
+    concat = dict(type='ConcatDataset', datasets=[
+        inner, dict(type='CocoDataset', ann_file='annotations/./b.json')])
+    cfg['train_dataloader']['dataset'] = cfg['val_dataloader']['dataset'] = concat
+    setting = recognise(cfg)
+    assert setting.train_data == 'annotations/a.json [first 40] + annotations/b.json'
+    assert setting.benchmark is not None and setting.benchmark.task.dataset_type == 'CocoDataset'
+    # inner data sets of different types: no one data set type, no benchmark
+    concat['datasets'][1]['type'] = 'VOCDataset'
+    assert recognise(cfg).benchmark is None
+    assert 'RetinaNet (FPN) on an unknown data set' in recognise(cfg).unrecognised
 
 
 def test_other_labels_or_batch_are_other_rows():

@@ -265,7 +265,7 @@ def test_missing_checkpoint_and_data_are_one_message(tmp_path):
         runner.train()
     message = str(e.value)
     assert message.splitlines() == [
-        f'cannot start the fine-tuning run ({cfg.filename}):',
+        f'cannot start the run ({cfg.filename}):',
         f'- pretrained backbone {PRETRAINED} (model.backbone.init_cfg) does not exist. Export it '
         f'from a DetCo checkpoint with',
         f'    python tools/model_converters/export_backbone.py DETCO_CKPT {PRETRAINED}',
@@ -419,7 +419,7 @@ def test_mim_train_mmdet(detco_r50, datasets, subprocess_env, tmp_path):
                             timeout=300)
     log = result.stdout + result.stderr
     assert result.returncode != 0
-    assert 'FinetuneInputError: cannot start the fine-tuning run' in log
+    assert 'FinetuneInputError: cannot start the run' in log
     assert f'pretrained backbone {PRETRAINED} (model.backbone.init_cfg) does not exist' in log
     assert f'- train data: {tmp_path}/no_coco/: directory does not exist' in log
     assert log.count('--cfg-options data_root=DIR') == 2 and 'Iter(train)' not in log

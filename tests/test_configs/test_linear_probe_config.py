@@ -112,11 +112,11 @@ def test_missing_backbone_and_val_data_stop_before_training(tmp_path):
         f'    python tools/model_converters/export_backbone.py DETCO_CKPT {PRETRAINED}',
         '  or use another file: --cfg-options pretrained=PATH',
         f'- val data: {root}/meta/val.txt: file does not exist '
-        f'(val_dataloader.dataset.ann_file); put the dataset there (MMDetection\'s layout) or '
-        f'set --cfg-options data_root=DIR',
+        f'(val_dataloader.dataset.ann_file); put the dataset there (MMSelfSup\'s ImageNet '
+        f'layout) or set --cfg-options data_root=DIR',
         f'- val data: {root}/val: directory does not exist '
-        f'(val_dataloader.dataset.data_prefix.img_path); put the dataset there (MMDetection\'s '
-        f'layout) or set --cfg-options data_root=DIR']
+        f'(val_dataloader.dataset.data_prefix.img_path); put the dataset there (MMSelfSup\'s '
+        f'ImageNet layout) or set --cfg-options data_root=DIR']
     assert not glob.glob(str(tmp_path / 'work' / '*.pth'))
 
 

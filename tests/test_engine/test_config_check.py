@@ -3,8 +3,10 @@ import pytest
 from mmengine.config import Config
 
 import detco_mm  # noqa: F401
-from detco_mm.engine.config_check import (ConfigError, accepted_arguments, check_train_config,
-                                          explain_unknown_key)
+from detco_mm.engine.config_check import (ConfigError, accepted_arguments, check_data_paths,
+                                          check_train_config, explain_unknown_key, set_strict_data)
+
+from conftest import REPO_ROOT
 
 
 def _cfg(root, **overrides):
@@ -33,6 +35,63 @@ def test_wrapped_dataset_paths_are_checked(image_folder, tmp_path):
                                                      data_root=str(tmp_path / 'nope')))
     with pytest.raises(ConfigError, match=r'train_dataloader\.dataset\.dataset\.data_root='):
         check_train_config(cfg)
+
+
+def test_every_dataset_of_a_concat_of_a_repeat_is_checked(image_folder, tmp_path):
+    """ConcatDataset[RepeatDataset[ok], bad]: the messages name the inner key and the paths."""
+    root = image_folder(num_images=1)
+    good = _cfg(root).train_dataloader.dataset
+    cfg = _cfg(root)
+    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[
+        dict(type='RepeatDataset', times=2, dataset=dict(good)), dict(good)])
+    concat = cfg.train_dataloader.dataset
+    check_data_paths(cfg)
+    key = 'train_dataloader.dataset.datasets.1'
+    concat['datasets'][1] = dict(good, ann_file='meta/val.txt')
+    with pytest.raises(ConfigError) as e:
+        check_data_paths(cfg)
+    assert str(e.value) == (
+        f"{key}.ann_file='meta/val.txt' not found: {root}/meta/val.txt does not exist "
+        f"({key}.data_root={root!r}). Point {key}.data_root at the dataset, or set "
+        f'{key}.ann_file to its list of images (one "relative/path" line per image, a label '
+        f"after it is optional), or to '' to use every image under the image folder.")
+    key = 'train_dataloader.dataset.datasets.0.dataset'
+    concat['datasets'][0]['dataset']['data_root'] = str(tmp_path / 'nope')
+    with pytest.raises(ConfigError) as e:
+        check_data_paths(cfg)
+    assert str(e.value) == (
+        f"{key}.data_root={str(tmp_path / 'nope')!r} does not exist (resolved: "
+        f"{tmp_path / 'nope'}); set it with --cfg-options {key}.data_root=/path/to/your/images "
+        f'(see README "Pre-training").')
+
+
+def test_image_folder_message_names_the_prefix_as_configured(image_folder):
+    """``data_prefix`` as a plain folder is named as such; other prefixes are not checked."""
+    root = image_folder(num_images=1)
+    with pytest.raises(ConfigError) as e:
+        check_data_paths(_cfg(root, data_prefix='images'))
+    key = 'train_dataloader.dataset'
+    assert str(e.value) == (
+        f"{key}.data_prefix='images': image folder {root}/images does not exist "
+        f"({key}.data_root={root!r}); set it with --cfg-options {key}.data_root=/path/to/your/"
+        f'images (see README "Pre-training"), or set {key}.data_prefix.')
+    check_data_paths(_cfg(root, data_prefix=dict(img_path='train/', seg_map_path='nope/')))
+
+
+def test_strict_data_switch_sets_every_loader():
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/detco/detco_r50_8xb32.py')
+    inner = cfg.train_dataloader.dataset
+    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[
+        dict(type='RepeatDataset', times=2, dataset=inner), dict(inner)])
+    assert set_strict_data(cfg) == 2
+    concat = cfg.train_dataloader.dataset
+    for dataset in (concat.datasets[0].dataset, concat.datasets[1]):
+        assert dataset.pipeline[1] == dict(type='RobustLoadImageFromFile', strict=True)
+    plain = Config(dict(train_dataloader=dict(dataset=dict(
+        pipeline=[dict(type='LoadImageFromFile')]))))
+    with pytest.raises(ConfigError, match='^--strict-data needs RobustLoadImageFromFile as the '
+                       r'loading step of train_dataloader\.dataset\.pipeline'):
+        set_strict_data(plain)
 
 
 def test_remote_and_empty_paths_are_not_checked():

@@ -1,9 +1,9 @@
 """``--resume`` continues the right run or refuses, and takes a new learning rate (issue 13.2/4).
 
 Real runs of tools/train.py on the tiny DetCo config (8 images, batch 4: 2 iterations an
-epoch), in subprocesses, and in-process calls of its main() for the refusals.
+epoch), in subprocesses, and in-process calls of what it does before training (the library
+functions of detco_mm.engine.train_setup) for the refusals.
 """
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,7 +13,9 @@ import pytest
 import torch
 
 import detco_mm  # noqa: F401
+from detco_mm.engine.config_check import ConfigError
 from detco_mm.engine.resume import find_resume_checkpoint, incomplete_reason
+from detco_mm.engine.train_setup import build_train_runner, train_config
 
 from conftest import REPO_ROOT, TEST_CONFIGS
 
@@ -29,12 +31,11 @@ def train(work_dir, root, env, *args, options=()):
     return result.returncode, result.stdout + result.stderr
 
 
-def train_main(argv, monkeypatch):
-    spec = importlib.util.spec_from_file_location('detco_train_tool', TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(sys, 'argv', [TRAIN, *argv])
-    module.main()
+def build(work_dir, root, resume='auto'):
+    """What tools/train.py does before runner.train(), in this process (refusals end it)."""
+    cfg = train_config(TINY, work_dir=str(work_dir), resume=resume,
+                       cfg_options={'train_dataloader.dataset.data_root': root})
+    return build_train_runner(cfg)
 
 
 def truncate(path):
@@ -76,24 +77,22 @@ def test_resume_moved_work_dir_truncated_newest_and_new_lr(image_folder, subproc
     assert ckpt['param_schedulers'][0]['base_values'] == [pytest.approx(0.003)]
 
 
-def test_resume_refuses_to_start_over(image_folder, tmp_path, monkeypatch):
+def test_resume_refuses_to_start_over(image_folder, tmp_path):
     root = image_folder(num_images=8, size=(48, 64))
     wd = tmp_path / 'wd'
     wd.mkdir()
-    argv = [TINY, '--work-dir', str(wd), '--resume', '--cfg-options',
-            f'train_dataloader.dataset.data_root={root}']
-    with pytest.raises(SystemExit, match=f'--resume: no complete checkpoint to resume from in '
+    with pytest.raises(ConfigError, match=f'--resume: no complete checkpoint to resume from in '
                        f'{wd} .*drop --resume to start a new run'):
-        train_main(argv, monkeypatch)
+        build(wd, root)
     # only a truncated checkpoint (e.g. a copy cut short): refused, named
     torch.save(dict(meta=dict(epoch=1)), wd / 'epoch_1.pth')
     truncate(wd / 'epoch_1.pth')
-    with pytest.raises(SystemExit, match=r'skipped checkpoint .*epoch_1\.pth: truncated'):
-        train_main(argv, monkeypatch)
+    with pytest.raises(ConfigError, match=r'skipped checkpoint .*epoch_1\.pth: truncated'):
+        build(wd, root)
     assert not (wd / 'epoch_2.pth').exists() and incomplete_reason(str(wd / 'epoch_1.pth'))
 
 
-def test_explicit_truncated_checkpoint_is_refused(tmp_path, monkeypatch, image_folder):
+def test_explicit_truncated_checkpoint_is_refused(tmp_path, image_folder):
     root = image_folder(num_images=8, size=(48, 64))
     wd = tmp_path / 'wd'
     wd.mkdir()
@@ -101,10 +100,9 @@ def test_explicit_truncated_checkpoint_is_refused(tmp_path, monkeypatch, image_f
     torch.save(dict(meta=dict(epoch=2)), wd / 'epoch_2.pth')
     truncate(wd / 'epoch_2.pth')
     assert find_resume_checkpoint({}, str(wd))[0] == str(wd / 'epoch_1.pth')
-    with pytest.raises(SystemExit, match=f'--resume {wd / "epoch_2.pth"}: cannot resume from '
+    with pytest.raises(ConfigError, match=f'--resume {wd / "epoch_2.pth"}: cannot resume from '
                        f'it: truncated .* --resume {wd / "epoch_1.pth"}'):
-        train_main([TINY, '--work-dir', str(wd), '--resume', str(wd / 'epoch_2.pth'),
-                    '--cfg-options', f'train_dataloader.dataset.data_root={root}'], monkeypatch)
+        build(wd, root, resume=str(wd / 'epoch_2.pth'))
 
 
 def test_last_checkpoint_relative_or_pointing_at_another_run(tmp_path):

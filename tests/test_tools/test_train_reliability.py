@@ -2,9 +2,11 @@
 
 Each test runs tools/train.py (or tools/dist_train.sh) in subprocesses on the tiny DetCo
 config, with the robust loading / per-sample seeding pipeline of the shipped configs and, where
-needed, a test-only hook from tests/data/detco_test_hooks.py that breaks the run on purpose.
+needed, a test-only hook from tests/data/detco_test_hooks.py that breaks the run on purpose;
+config mistakes are checked in-process with the library functions tools/train.py calls
+(detco_mm.engine.train_setup).
 """
-import importlib.util
+import argparse
 import os
 import os.path as osp
 import socket
@@ -14,9 +16,11 @@ import time
 
 import pytest
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 import detco_mm  # noqa: F401  (allow-lists MMEngine's training state for torch.load)
+from detco_mm.engine.config_check import ConfigError, launcher_world_size
+from detco_mm.engine.train_setup import build_train_runner, train_config
 
 from conftest import REPO_ROOT, TEST_CONFIGS
 
@@ -128,13 +132,19 @@ def test_non_finite_loss_stops_the_run_and_keeps_last_checkpoint(image_folder, e
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
-def train_main(argv, monkeypatch):
-    """Run tools/train.py's main() in this process (config errors end it before training)."""
-    spec = importlib.util.spec_from_file_location('detco_train_tool', TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(sys, 'argv', [TRAIN, *argv])
-    module.main()
+def cfg_options(*pairs):
+    """``--cfg-options key=value ...`` parsed as tools/train.py parses them."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return parser.parse_args(['--cfg-options', *pairs]).cfg_options
+
+
+def build(*pairs, work_dir, launcher='none'):
+    """What tools/train.py does before runner.train(), in this process (config errors end it
+    before training): its options applied to the config, checks, the runner and data loader."""
+    cfg = train_config(TINY, work_dir=str(work_dir), cfg_options=cfg_options(*pairs),
+                       launcher=launcher)
+    return build_train_runner(cfg, world_size=launcher_world_size(launcher))
 
 
 @pytest.mark.parametrize('option,expected', [
@@ -160,43 +170,24 @@ def train_main(argv, monkeypatch):
     ('train_dataloader.dataset.ann_file={empty}',
      'train_dataloader.dataset.ann_file: the image list {empty} lists no images'),
 ])
-def test_config_mistakes_stop_before_training(image_folder, tmp_path, monkeypatch, option,
-                                              expected):
+def test_config_mistakes_stop_before_training(image_folder, tmp_path, option, expected):
     root = image_folder(num_images=8, size=(48, 64))
     paths = dict(missing=str(tmp_path / 'no_such_dir'), empty=str(tmp_path / 'empty.txt'))
     (tmp_path / 'empty.txt').write_text('')
-    with pytest.raises((SystemExit, ValueError)) as error:
-        train_main([TINY, '--work-dir', str(tmp_path / 'wd'), '--cfg-options',
-                    f'train_dataloader.dataset.data_root={root}',
-                    option.format(**paths)], monkeypatch)
+    with pytest.raises(ValueError) as error:  # ConfigError, or DetCo's own ValueError
+        build(f'train_dataloader.dataset.data_root={root}', option.format(**paths),
+              work_dir=tmp_path / 'wd')
     assert expected.format(**paths) in str(error.value)
     assert not list((tmp_path / 'wd').glob('**/*.pth'))
-
-
-def test_strict_data_switch_sets_every_loader(monkeypatch):
-    spec = importlib.util.spec_from_file_location('detco_train_tool', TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'detco', 'detco_r50_8xb32.py'))
-    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[
-        cfg.train_dataloader.dataset, dict(cfg.train_dataloader.dataset)])
-    module.set_strict_data(cfg)
-    for dataset in cfg.train_dataloader.dataset.datasets:
-        assert dataset.pipeline[1] == dict(type='RobustLoadImageFromFile', strict=True)
-    plain = Config(dict(train_dataloader=dict(dataset=dict(
-        pipeline=[dict(type='LoadImageFromFile')]))))
-    with pytest.raises(SystemExit, match='--strict-data needs RobustLoadImageFromFile'):
-        module.set_strict_data(plain)
 
 
 def test_queue_check_counts_every_process(image_folder, tmp_path, monkeypatch):
     """Under torchrun the global batch is batch x WORLD_SIZE: 4 x 2 does not divide 68."""
     root = image_folder(num_images=8, size=(48, 64))
     monkeypatch.setenv('WORLD_SIZE', '2')
-    with pytest.raises(SystemExit) as error:  # before any process group is started
-        train_main([TINY, '--launcher', 'pytorch', '--work-dir', str(tmp_path / 'wd'),
-                    '--cfg-options', f'train_dataloader.dataset.data_root={root}',
-                    'model.queue_len=68'], monkeypatch)
+    with pytest.raises(ConfigError) as error:  # before any process group is started
+        build(f'train_dataloader.dataset.data_root={root}', 'model.queue_len=68',
+              work_dir=tmp_path / 'wd', launcher='pytorch')
     assert 'model.queue_len=68 is not divisible by the global batch 8 (train_dataloader.' \
         'batch_size=4 x 2 processes)' in str(error.value)
     assert 'e.g. 64 or 72' in str(error.value)

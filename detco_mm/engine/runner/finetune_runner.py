@@ -1,7 +1,10 @@
 """The runner of the DetCo fine-tuning configs: one setting per input, checked before training.
 
 The benchmarks of the paper (sec. 4; README "Downstream") fine-tune MMDetection detectors
-from the exported DetCo backbone. Two things of the plain MMEngine ``Runner`` get in the way:
+from the exported DetCo backbone; the ImageNet linear probe
+(``configs/benchmarks/linear_probe``) trains an mmcls classifier on it with the same runner,
+so the messages say "run" and name the data layout by the dataset's scope
+(:func:`dataset_layout`). Two things of the plain MMEngine ``Runner`` get in the way:
 
 1. MMEngine substitutes config variables when it parses the file, so
    ``--cfg-options pretrained=X`` changes the top-level key ``pretrained`` only, not the
@@ -51,6 +54,7 @@ from mmengine.runner import Runner
 from ...model_converters.backbone_export import (RESNET_KEY, BackboneExportError, read_checkpoint,
                                                  resnet_depth, resnet_prefixes, state_dict_of)
 from ...safe_loading import UnsafeCheckpointError
+from ..config_walk import data_path_problems, is_remote, iter_datasets
 
 #: Top-level settings of the fine-tuning configs that command-line overrides propagate from.
 SETTINGS = ('pretrained', 'data_root', 'norm_cfg')
@@ -172,10 +176,6 @@ def apply_setting_overrides(cfg: Config, file_cfg: Optional[Config] = None) -> L
 
 
 # --------------------------------------------------------------------------- input checks
-def _is_remote(path: str) -> bool:
-    return '://' in path
-
-
 def _pretrained_inits(model: Any) -> Iterator[Tuple[str, BaseModule, Mapping]]:
     """(module name, module, init_cfg) of every ``Pretrained`` init in ``model``."""
     if is_model_wrapper(model):
@@ -225,42 +225,46 @@ def _fit_problem(path: str, where: str, module: BaseModule, init: Mapping,
             f'{"; ".join(detail)}; {found}')
 
 
-def _datasets(node: Any, path: str) -> Iterator[Tuple[str, Mapping]]:
-    """(config path, dataset cfg) of every dataset in a data loader config, wrappers included."""
-    if not isinstance(node, Mapping):
-        return
-    if 'type' in node and ('data_root' in node or 'ann_file' in node):
-        yield path, node
-    if isinstance(node.get('dataset'), Mapping):
-        yield from _datasets(node['dataset'], f'{path}.dataset')
-    for i, sub in enumerate(node.get('datasets') or []):
-        yield from _datasets(sub, f'{path}.datasets.{i}')
+#: What to call the on-disk layout of a data set, by its registry scope.
+_LAYOUTS = {'mmdet': "MMDetection's layout", 'mmcls': "mmcls's layout",
+            'mmpretrain': "mmpretrain's layout", 'mmselfsup': "MMSelfSup's layout"}
 
 
-def _data_problems(cfg: Config, stage: str) -> List[Tuple[str, str, str]]:
-    """(path, config field, what is wrong) for the data of ``stage`` ('train', 'val', 'test')."""
+def dataset_layout(dataset: Any, default_scope: Optional[str]) -> str:
+    """The on-disk layout a dataset config reads, for "put the dataset there (...)".
+
+    Args:
+        dataset (Any): A dataset config (its innermost dataset is used when it wraps others).
+        default_scope (Optional[str]): The config's ``default_scope``, for a dataset without
+            ``_scope_``.
+
+    Returns:
+        str: e.g. ``"MMDetection's layout"`` (scope ``mmdet``), ``"MMSelfSup's ImageNet
+        layout"`` (type ``ImageNet``, as mmcls and MMSelfSup read it), else named by the
+        scope or the type.
+    """
+    leaf = next((d for _, d in iter_datasets(dataset, '', leaves_only=True)), {})
+    top_scope = dataset.get('_scope_') if isinstance(dataset, Mapping) else None
+    scope = leaf.get('_scope_') or top_scope or default_scope
+    kind = str(leaf.get('type', '')).rsplit('.', 1)[-1]
+    if scope != 'mmdet' and kind == 'ImageNet':
+        return "MMSelfSup's ImageNet layout"
+    if scope in _LAYOUTS:
+        return _LAYOUTS[scope]
+    return f'the layout {kind} reads' if kind else 'the layout its dataset type reads'
+
+
+def _data_problems(cfg: Config, stage: str) -> List[Tuple[str, str, str, str]]:
+    """(path, config field, what is wrong, layout) for the data of ``stage`` ('train', 'val',
+    'test'): every dataset of its loader (wrappers included) and its evaluator's files."""
     problems = []
     loader = cfg.get(f'{stage}_dataloader')
-    for where, ds in _datasets(loader.get('dataset') if loader else None,
-                               f'{stage}_dataloader.dataset'):
-        root = ds.get('data_root') or ''
-        if root and not _is_remote(root) and not osp.isdir(root):
-            problems.append((root, f'{where}.data_root', 'directory does not exist'))
-            continue
-        ann = ds.get('ann_file') or ''
-        if ann and not _is_remote(ann):
-            ann = ann if osp.isabs(ann) else osp.join(root, ann)
-            if not osp.isfile(ann):
-                problems.append((ann, f'{where}.ann_file', 'file does not exist'))
-        prefixes = ds.get('data_prefix') or {}
-        if isinstance(prefixes, str):  # a plain folder, as some mmcls datasets take it
-            prefixes = {'': prefixes}
-        for key, prefix in prefixes.items():
-            if isinstance(prefix, str) and prefix and not _is_remote(prefix):
-                full = prefix if osp.isabs(prefix) else osp.join(root, prefix)
-                if not osp.isdir(full):
-                    problems.append((full, f'{where}.data_prefix' + (f'.{key}' if key else ''),
-                                     'directory does not exist'))
+    dataset = loader.get('dataset') if isinstance(loader, Mapping) else None
+    layout = dataset_layout(dataset, cfg.get('default_scope'))
+    for where, ds in iter_datasets(dataset, f'{stage}_dataloader.dataset'):
+        for problem in data_path_problems(ds, where):
+            problems.append((problem.path, problem.field, problem.what,
+                             dataset_layout(ds, cfg.get('default_scope'))))
     evaluators = cfg.get(f'{stage}_evaluator') if stage != 'train' else None
     evaluators = evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]
     for i, metric in enumerate(evaluators):
@@ -270,8 +274,8 @@ def _data_problems(cfg: Config, stage: str) -> List[Tuple[str, str, str]]:
         for key, is_ok, what in (('ann_file', osp.isfile, 'file'),
                                  ('seg_prefix', osp.isdir, 'directory')):
             value = metric.get(key)
-            if isinstance(value, str) and value and not _is_remote(value) and not is_ok(value):
-                problems.append((value, f'{where}.{key}', f'{what} does not exist'))
+            if isinstance(value, str) and value and not is_remote(value) and not is_ok(value):
+                problems.append((value, f'{where}.{key}', f'{what} does not exist', layout))
     return problems
 
 
@@ -296,7 +300,7 @@ def check_finetune_inputs(cfg: Config, model: Any = None,
         by_path: Dict[str, List[Tuple[str, BaseModule, Mapping]]] = {}
         for name, module, init in _pretrained_inits(model):
             path = init.get('checkpoint')
-            if isinstance(path, str) and not _is_remote(path):
+            if isinstance(path, str) and not is_remote(path):
                 by_path.setdefault(path, []).append((f'model.{name}', module, init))
         for path, users in by_path.items():
             fields = ', '.join(f'{w}.init_cfg' for w, _, _ in users)
@@ -320,17 +324,17 @@ def check_finetune_inputs(cfg: Config, model: Any = None,
     data_root = cfg.get('data_root')
     seen = set()
     for stage in stages:
-        for path, field, what in _data_problems(cfg, stage):
+        for path, field, what, layout in _data_problems(cfg, stage):
             if path in seen:
                 continue
             seen.add(path)
             how = ('--cfg-options data_root=DIR' if isinstance(data_root, str)
                    and _is_under(path, data_root) else f'--cfg-options {field}=...')
             lines.append(f'- {stage} data: {path}: {what} ({field}); put the dataset there '
-                         f'(MMDetection\'s layout) or set {how}')
+                         f'({layout}) or set {how}')
     if lines:
         name = f' ({cfg.filename})' if cfg.filename else ''
-        raise FinetuneInputError('\n'.join([f'cannot start the fine-tuning run{name}:', *lines]))
+        raise FinetuneInputError('\n'.join([f'cannot start the run{name}:', *lines]))
 
 
 @RUNNERS.register_module()

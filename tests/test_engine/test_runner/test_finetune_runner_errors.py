@@ -1,5 +1,5 @@
-"""What a user sees when a fine-tuning run cannot start: DetCoFinetuneRunner's message, not
-MMEngine's 600 lines of start-up log, and no traceback of ours.
+"""What a user sees when a fine-tuning (or linear-probe) run cannot start: DetCoFinetuneRunner's
+message, not MMEngine's 600 lines of start-up log, and no traceback of ours.
 
 ``mim train mmdet`` runs MMDetection's ``tools/train.py`` with ``subprocess.check_call`` and does
 not catch the ``CalledProcessError`` of a non-zero exit: mim 0.3.9 always prints a traceback of its
@@ -21,7 +21,7 @@ from conftest import REPO_ROOT
 sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'data', 'benchmark'))
 import benchmark_runs as br  # noqa: E402
 
-HEADER = 'FinetuneInputError: cannot start the fine-tuning run'
+HEADER = 'FinetuneInputError: cannot start the run'
 START_UP = ('System environment', 'Config:', 'Hooks will be executed')
 
 
@@ -125,4 +125,37 @@ def test_a_plain_folder_data_prefix_is_checked(tmp_path):
     assert (f'- train data: {tmp_path}/train: directory does not exist '
             '(train_dataloader.dataset.data_prefix)') in str(e.value)
     (tmp_path / 'train').mkdir()
+    check_finetune_inputs(cfg, stages=('train', ))
+
+
+def test_every_wrapped_dataset_is_checked_and_the_layout_named_by_scope(tmp_path):
+    """ConcatDataset[RepeatDataset[mmdet COCO], mmcls ImageNet]: both inner datasets' paths,
+    each with the layout its scope reads; a remote root's relative paths are not judged."""
+    from mmengine.config import Config
+
+    from detco_mm.engine.runner.finetune_runner import check_finetune_inputs
+    coco = dict(type='CocoDataset', data_root=str(tmp_path / 'coco'),
+                ann_file='annotations/train.json', data_prefix=dict(img='train2017/'))
+    imagenet = dict(type='ImageNet', _scope_='mmcls', data_root=str(tmp_path),
+                    ann_file='meta/train.txt', data_prefix=dict(img_path='train'))
+    cfg = Config(dict(default_scope='mmdet', train_dataloader=dict(dataset=dict(
+        type='ConcatDataset', datasets=[dict(type='RepeatDataset', times=2, dataset=coco),
+                                        imagenet]))))
+    with pytest.raises(FinetuneInputError) as e:
+        check_finetune_inputs(cfg, stages=('train', ))
+    key = 'train_dataloader.dataset.datasets'
+    assert str(e.value).splitlines() == [
+        'cannot start the run:',
+        f'- train data: {tmp_path}/coco: directory does not exist ({key}.0.dataset.data_root); '
+        f"put the dataset there (MMDetection's layout) or set --cfg-options "
+        f'{key}.0.dataset.data_root=...',
+        f'- train data: {tmp_path}/meta/train.txt: file does not exist ({key}.1.ann_file); '
+        f"put the dataset there (MMSelfSup's ImageNet layout) or set --cfg-options "
+        f'{key}.1.ann_file=...',
+        f'- train data: {tmp_path}/train: directory does not exist '
+        f"({key}.1.data_prefix.img_path); put the dataset there (MMSelfSup's ImageNet layout) "
+        f'or set --cfg-options {key}.1.data_prefix.img_path=...']
+    # on remote storage: nothing to judge locally (the ann file was taken as local before)
+    cfg.train_dataloader.dataset.datasets[0].dataset.data_root = 's3://bucket/coco/'
+    cfg.train_dataloader.dataset.datasets[1].data_root = 's3://bucket/imagenet/'
     check_finetune_inputs(cfg, stages=('train', ))
