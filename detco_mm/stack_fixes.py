@@ -4,11 +4,9 @@ The stack (torch 2.14, numpy 2, mmengine 0.10.7, mmcv 2.0.1, mmselfsup 1.0.0) do
 as published; each fix below describes the trap it works around. The
 fixes below are applied once, when :mod:`detco_mm` is imported (:func:`apply_all`), and each
 names the upstream change that makes it unnecessary, so that dropping one later touches this
-file only. Two things live elsewhere on purpose: safe checkpoint loading is a feature of its
-own (:mod:`detco_mm.safe_loading`, also used by the exporter and the fine-tune runner); fix 3
-only installs it. Fix 5 is not applied at import: it needs the run's config (its
-``launcher``) and starts a process group, so ``tools/train.py`` calls it per run, and
-dropping it also deletes those calls.
+file only. Safe checkpoint loading lives elsewhere on purpose: it is a feature of its own
+(:mod:`detco_mm.safe_loading`, also used by the exporter and the fine-tune runner); fix 3
+only installs it.
 
 1. :func:`fix_mmselfsup_registry_locations` -- MMSelfSup 1.0.0's ``RUNNERS``,
    ``RUNNER_CONSTRUCTORS`` and ``LOOPS`` point at the non-existent ``mmselfsup.engine.runner``,
@@ -48,7 +46,11 @@ dropping it also deletes those calls.
    without CUDA we start a ``gloo`` process group ourselves, with the config's
    ``env_cfg.dist_cfg.timeout``, and wrap without ``device_ids``. Under torchrun every worker
    also gets a parent-death signal (torch's launcher leaves its workers running when it is
-   killed itself). Unfixed in torch 2.14 / mmengine 0.10.7.
+   killed itself). It needs the run's config (its ``launcher``) and starts a process group, so
+   it is installed in ``Runner.from_cfg`` (:func:`fix_distributed_without_cuda`), which every
+   runner built from a config goes through (``RUNNERS.build``, ``DetCoFinetuneRunner``,
+   ``tools/train.py``); a Runner constructed directly is not covered. Unfixed in torch 2.14 /
+   mmengine 0.10.7.
 6. :func:`enable_atomic_checkpoints` -- MMEngine writes a checkpoint with
    ``open(path, 'wb').write(...)`` and ``work_dir/last_checkpoint`` with ``open(path, 'w')``:
    a process killed (or a disk filling up) during either write leaves a truncated checkpoint
@@ -255,7 +257,8 @@ def prepare_distributed(cfg: Any) -> None:
       DDP without ``device_ids``. With CUDA, or without a launcher, nothing else changes.
 
     Args:
-        cfg (mmengine.Config): The run's config; ``cfg.launcher`` must be set. Modified in place.
+        cfg (mmengine.Config | dict): The run's config (``launcher`` unset means ``'none'``).
+            Modified in place: on a machine without CUDA, ``model_wrapper_cfg`` is set.
     """
     if cfg.get('launcher', 'none') != 'pytorch':
         return
@@ -269,7 +272,30 @@ def prepare_distributed(cfg: Any) -> None:
     wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
     wrapper.update(cfg.get('model_wrapper_cfg') or {})
     wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper
+    cfg['model_wrapper_cfg'] = wrapper
+
+
+def fix_distributed_without_cuda() -> None:
+    """Make ``Runner.from_cfg`` call :func:`prepare_distributed` first, on a copy of the config.
+
+    ``Runner.from_cfg`` deep-copies its config before building, so the copy made here leaves
+    the caller's config as it was (the runner's ``cfg`` holds the ``model_wrapper_cfg``
+    set). Subclasses that override ``from_cfg`` and call ``super().from_cfg``
+    (``DetCoFinetuneRunner``) get it too.
+    """
+    original = Runner.__dict__['from_cfg'].__func__
+    if getattr(original, '_detco_fixed', False):
+        return
+
+    def from_cfg(cls: type, cfg: Any) -> Runner:
+        if cfg.get('launcher', 'none') == 'pytorch':
+            cfg = copy.deepcopy(cfg)
+            prepare_distributed(cfg)
+        return original(cls, cfg)
+
+    from_cfg.__doc__ = original.__doc__
+    from_cfg._detco_fixed = True
+    Runner.from_cfg = classmethod(from_cfg)
 
 
 # --------------------------------------------------------------------------- 6. atomic writes
@@ -431,11 +457,12 @@ def fix_fused_sgd_under_fp16_amp() -> None:
 
 
 def apply_all() -> None:
-    """Apply the import-time fixes (1-4, 6-8); idempotent."""
+    """Apply every fix (1-8); idempotent."""
     fix_mmselfsup_registry_locations()
     fix_adjust_hue()
     enable_safe_checkpoint_loading()
     fix_collate_fn_scope()
+    fix_distributed_without_cuda()
     enable_atomic_checkpoints()
     fix_numpy_in1d()
     fix_fused_sgd_under_fp16_amp()

@@ -26,7 +26,6 @@ import detco_mm  # noqa: F401  (applies the stack fixes and registers DetCo)
 from detco_mm.engine.config_check import (ConfigError, check_train_config, check_train_iterations,
                                           explain_config_errors, launcher_world_size)
 from detco_mm.engine.resume import resolve_resume
-from detco_mm.stack_fixes import prepare_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -147,13 +146,11 @@ def main() -> None:
     if 'runner_type' in cfg:
         # configs/finetune: DetCoFinetuneRunner applies the command-line settings to every
         # field built from them and checks checkpoint and data paths itself.
-        prepare_distributed(cfg)
         runner = RUNNERS.build(cfg)
     else:
         try:
             check_train_config(cfg, world_size=launcher_world_size(args.launcher))
             resume_notes = resolve_resume(cfg)  # never starts over silently under --resume
-            prepare_distributed(cfg)
             with explain_config_errors(cfg):
                 runner = Runner.from_cfg(cfg)
                 runner.train_loop  # noqa: B018  (builds the data loader: mistakes surface now)
