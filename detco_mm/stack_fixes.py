@@ -56,8 +56,9 @@ only installs it.
    a process killed (or a disk filling up) during either write leaves a truncated checkpoint
    under its final name, or an empty ``last_checkpoint``, which ``--resume`` then fails on.
    We write both to a temporary file in the same directory, ``fsync`` it, and
-   ``os.replace`` it over the final name (atomic on POSIX), so a file with a final name is
-   always complete and ``last_checkpoint`` always names the last complete checkpoint.
+   ``os.replace`` it over the final name (atomic on POSIX; :mod:`detco_mm.fileio`), so a file
+   with a final name is always complete and ``last_checkpoint`` always names the last complete
+   checkpoint.
    ``mmengine.runner.runner`` imported ``save_checkpoint`` by name: that binding is the one
    replaced. A temporary file left by a killed writer is deleted by the next save of the
    same checkpoint name. Unfixed in mmengine 0.10.7.
@@ -100,6 +101,7 @@ from mmengine.runner import Runner
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from PIL import Image
 
+from .fileio import atomic_write, replace_durably, temporary_name
 from .safe_loading import load_local_checkpoint, mmengine_safe_globals, safe_load_url
 
 
@@ -302,39 +304,12 @@ def fix_distributed_without_cuda() -> None:
 _original_save_checkpoint = mmengine_checkpoint.save_checkpoint
 
 
-def _fsync_dir(directory: str) -> None:
-    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _temporary_name(path: str) -> str:
-    """A hidden sibling of ``path`` that no checkpoint glob (``*.pth``) matches."""
-    directory, name = osp.split(osp.abspath(path))
-    return osp.join(directory, f'.{name}.tmp-{os.getpid()}')
-
-
 def _remove_stale_temporaries(path: str) -> None:
     """Delete what a writer of ``path`` killed mid-write left (only rank 0 writes a path)."""
     directory, name = osp.split(osp.abspath(path))
     for stale in glob.glob(osp.join(glob.escape(directory), f'.{glob.escape(name)}.tmp-*')):
         with contextlib.suppress(OSError):
             os.remove(stale)
-
-
-def _commit(tmp: str, path: str) -> None:
-    """fsync ``tmp``, rename it over ``path``, fsync the directory."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(osp.dirname(osp.abspath(path)))
 
 
 def atomic_save_checkpoint(checkpoint: dict, filename: str, file_client_args: Any = None,
@@ -351,42 +326,25 @@ def atomic_save_checkpoint(checkpoint: dict, filename: str, file_client_args: An
         _original_save_checkpoint(checkpoint, filename, file_client_args=file_client_args,
                                   backend_args=backend_args)
         return
-    tmp = _temporary_name(filename)
+    # Not fileio.atomic_write: MMEngine opens the file itself (through its backend), so it is
+    # given the temporary's name; and one writer per name (rank 0) lets a save delete what a
+    # killed writer of the same name left, which a general writer could not.
+    tmp = temporary_name(filename)
     _remove_stale_temporaries(filename)
     try:
         _original_save_checkpoint(checkpoint, tmp, backend_args=backend_args)
-        _commit(tmp, filename)
+        replace_durably(tmp, filename)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
 
 
-class _AtomicTextFile:
-    """A text file opened for writing that replaces its target only when closed cleanly."""
-
-    def __init__(self, path: str, mode: str, **kwargs: Any) -> None:
-        self._path = path
-        self._tmp = _temporary_name(path)
-        self._file = builtins.open(self._tmp, mode, **kwargs)
-
-    def __enter__(self) -> Any:
-        return self._file
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._file.close()
-        if exc_type is None:
-            _commit(self._tmp, self._path)
-        else:
-            with contextlib.suppress(OSError):
-                os.remove(self._tmp)
-
-
 def _checkpoint_hook_open(file: Any, mode: str = 'r', *args: Any, **kwargs: Any) -> Any:
     """``open`` as seen by ``mmengine.hooks.checkpoint_hook``: atomic for ``last_checkpoint``."""
     if (isinstance(file, str) and osp.basename(file) == 'last_checkpoint' and mode == 'w'
             and not args):
-        return _AtomicTextFile(file, mode, **kwargs)
+        return atomic_write(file, mode, fsync=True, **kwargs)
     return builtins.open(file, mode, *args, **kwargs)
 
 
