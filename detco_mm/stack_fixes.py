@@ -4,11 +4,9 @@ The stack (torch 2.14, numpy 2, mmengine 0.10.7, mmcv 2.0.1, mmselfsup 1.0.0) do
 as published; each fix below describes the trap it works around. The
 fixes below are applied once, when :mod:`detco_mm` is imported (:func:`apply_all`), and each
 names the upstream change that makes it unnecessary, so that dropping one later touches this
-file only. Two things live elsewhere on purpose: safe checkpoint loading is a feature of its
-own (:mod:`detco_mm.safe_loading`, also used by the exporter and the fine-tune runner); fix 3
-only installs it. Fix 5 is not applied at import: it needs the run's config (its
-``launcher``) and starts a process group, so ``tools/train.py`` calls it per run, and
-dropping it also deletes those calls.
+file only. Safe checkpoint loading lives elsewhere on purpose: it is a feature of its own
+(:mod:`detco_mm.safe_loading`, also used by the exporter and the fine-tune runner); fix 3
+only installs it.
 
 1. :func:`fix_mmselfsup_registry_locations` -- MMSelfSup 1.0.0's ``RUNNERS``,
    ``RUNNER_CONSTRUCTORS`` and ``LOOPS`` point at the non-existent ``mmselfsup.engine.runner``,
@@ -48,14 +46,19 @@ dropping it also deletes those calls.
    without CUDA we start a ``gloo`` process group ourselves, with the config's
    ``env_cfg.dist_cfg.timeout``, and wrap without ``device_ids``. Under torchrun every worker
    also gets a parent-death signal (torch's launcher leaves its workers running when it is
-   killed itself). Unfixed in torch 2.14 / mmengine 0.10.7.
+   killed itself). It needs the run's config (its ``launcher``) and starts a process group, so
+   it is installed in ``Runner.from_cfg`` (:func:`fix_distributed_without_cuda`), which every
+   runner built from a config goes through (``RUNNERS.build``, ``DetCoFinetuneRunner``,
+   ``tools/train.py``); a Runner constructed directly is not covered. Unfixed in torch 2.14 /
+   mmengine 0.10.7.
 6. :func:`enable_atomic_checkpoints` -- MMEngine writes a checkpoint with
    ``open(path, 'wb').write(...)`` and ``work_dir/last_checkpoint`` with ``open(path, 'w')``:
    a process killed (or a disk filling up) during either write leaves a truncated checkpoint
    under its final name, or an empty ``last_checkpoint``, which ``--resume`` then fails on.
    We write both to a temporary file in the same directory, ``fsync`` it, and
-   ``os.replace`` it over the final name (atomic on POSIX), so a file with a final name is
-   always complete and ``last_checkpoint`` always names the last complete checkpoint.
+   ``os.replace`` it over the final name (atomic on POSIX; :mod:`detco_mm.fileio`), so a file
+   with a final name is always complete and ``last_checkpoint`` always names the last complete
+   checkpoint.
    ``mmengine.runner.runner`` imported ``save_checkpoint`` by name: that binding is the one
    replaced. A temporary file left by a killed writer is deleted by the next save of the
    same checkpoint name. Unfixed in mmengine 0.10.7.
@@ -98,6 +101,7 @@ from mmengine.runner import Runner
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from PIL import Image
 
+from .fileio import atomic_write, replace_durably, temporary_name
 from .safe_loading import load_local_checkpoint, mmengine_safe_globals, safe_load_url
 
 
@@ -255,7 +259,8 @@ def prepare_distributed(cfg: Any) -> None:
       DDP without ``device_ids``. With CUDA, or without a launcher, nothing else changes.
 
     Args:
-        cfg (mmengine.Config): The run's config; ``cfg.launcher`` must be set. Modified in place.
+        cfg (mmengine.Config | dict): The run's config (``launcher`` unset means ``'none'``).
+            Modified in place: on a machine without CUDA, ``model_wrapper_cfg`` is set.
     """
     if cfg.get('launcher', 'none') != 'pytorch':
         return
@@ -269,27 +274,34 @@ def prepare_distributed(cfg: Any) -> None:
     wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False)
     wrapper.update(cfg.get('model_wrapper_cfg') or {})
     wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper
+    cfg['model_wrapper_cfg'] = wrapper
+
+
+def fix_distributed_without_cuda() -> None:
+    """Make ``Runner.from_cfg`` call :func:`prepare_distributed` first, on a copy of the config.
+
+    ``Runner.from_cfg`` deep-copies its config before building, so the copy made here leaves
+    the caller's config as it was (the runner's ``cfg`` holds the ``model_wrapper_cfg``
+    set). Subclasses that override ``from_cfg`` and call ``super().from_cfg``
+    (``DetCoFinetuneRunner``) get it too.
+    """
+    original = Runner.__dict__['from_cfg'].__func__
+    if getattr(original, '_detco_fixed', False):
+        return
+
+    def from_cfg(cls: type, cfg: Any) -> Runner:
+        if cfg.get('launcher', 'none') == 'pytorch':
+            cfg = copy.deepcopy(cfg)
+            prepare_distributed(cfg)
+        return original(cls, cfg)
+
+    from_cfg.__doc__ = original.__doc__
+    from_cfg._detco_fixed = True
+    Runner.from_cfg = classmethod(from_cfg)
 
 
 # --------------------------------------------------------------------------- 6. atomic writes
 _original_save_checkpoint = mmengine_checkpoint.save_checkpoint
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _temporary_name(path: str) -> str:
-    """A hidden sibling of ``path`` that no checkpoint glob (``*.pth``) matches."""
-    directory, name = osp.split(osp.abspath(path))
-    return osp.join(directory, f'.{name}.tmp-{os.getpid()}')
 
 
 def _remove_stale_temporaries(path: str) -> None:
@@ -298,17 +310,6 @@ def _remove_stale_temporaries(path: str) -> None:
     for stale in glob.glob(osp.join(glob.escape(directory), f'.{glob.escape(name)}.tmp-*')):
         with contextlib.suppress(OSError):
             os.remove(stale)
-
-
-def _commit(tmp: str, path: str) -> None:
-    """fsync ``tmp``, rename it over ``path``, fsync the directory."""
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(osp.dirname(osp.abspath(path)))
 
 
 def atomic_save_checkpoint(checkpoint: dict, filename: str, file_client_args: Any = None,
@@ -325,42 +326,25 @@ def atomic_save_checkpoint(checkpoint: dict, filename: str, file_client_args: An
         _original_save_checkpoint(checkpoint, filename, file_client_args=file_client_args,
                                   backend_args=backend_args)
         return
-    tmp = _temporary_name(filename)
+    # Not fileio.atomic_write: MMEngine opens the file itself (through its backend), so it is
+    # given the temporary's name; and one writer per name (rank 0) lets a save delete what a
+    # killed writer of the same name left, which a general writer could not.
+    tmp = temporary_name(filename)
     _remove_stale_temporaries(filename)
     try:
         _original_save_checkpoint(checkpoint, tmp, backend_args=backend_args)
-        _commit(tmp, filename)
+        replace_durably(tmp, filename)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
 
 
-class _AtomicTextFile:
-    """A text file opened for writing that replaces its target only when closed cleanly."""
-
-    def __init__(self, path: str, mode: str, **kwargs: Any) -> None:
-        self._path = path
-        self._tmp = _temporary_name(path)
-        self._file = builtins.open(self._tmp, mode, **kwargs)
-
-    def __enter__(self) -> Any:
-        return self._file
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._file.close()
-        if exc_type is None:
-            _commit(self._tmp, self._path)
-        else:
-            with contextlib.suppress(OSError):
-                os.remove(self._tmp)
-
-
 def _checkpoint_hook_open(file: Any, mode: str = 'r', *args: Any, **kwargs: Any) -> Any:
     """``open`` as seen by ``mmengine.hooks.checkpoint_hook``: atomic for ``last_checkpoint``."""
     if (isinstance(file, str) and osp.basename(file) == 'last_checkpoint' and mode == 'w'
             and not args):
-        return _AtomicTextFile(file, mode, **kwargs)
+        return atomic_write(file, mode, fsync=True, **kwargs)
     return builtins.open(file, mode, *args, **kwargs)
 
 
@@ -431,11 +415,12 @@ def fix_fused_sgd_under_fp16_amp() -> None:
 
 
 def apply_all() -> None:
-    """Apply the import-time fixes (1-4, 6-8); idempotent."""
+    """Apply every fix (1-8); idempotent."""
     fix_mmselfsup_registry_locations()
     fix_adjust_hue()
     enable_safe_checkpoint_loading()
     fix_collate_fn_scope()
+    fix_distributed_without_cuda()
     enable_atomic_checkpoints()
     fix_numpy_in1d()
     fix_fused_sgd_under_fp16_amp()

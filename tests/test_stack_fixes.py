@@ -20,7 +20,7 @@ from PIL import Image
 import detco_mm  # noqa: F401
 from detco_mm import safe_loading, stack_fixes
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TEST_CONFIGS
 
 
 def test_stack_imports_and_compiled_ops_run():
@@ -196,3 +196,53 @@ def test_fp16_amp_runs_sgd_unfused(dtype, unfused):
 def test_amp_optim_wrapper_carries_the_fix():
     from mmengine.optim import AmpOptimWrapper
     assert getattr(AmpOptimWrapper.__init__, '_detco_fixed', False)
+
+
+# ------------------------------------------------------------------- distributed without CUDA
+FROM_CFG_SCRIPT = r'''
+import sys
+import torch, torch.distributed as dist
+from mmengine.config import Config
+from mmengine.runner import Runner
+import detco_mm
+cfg = Config.fromfile(sys.argv[1])
+cfg.work_dir = sys.argv[2]
+cfg.launcher = 'pytorch'
+cfg.env_cfg = dict(dist_cfg=dict(backend='gloo', timeout=123))
+assert 'model_wrapper_cfg' not in cfg
+runner = Runner.from_cfg(cfg)
+assert 'model_wrapper_cfg' not in cfg, 'the caller\'s config was changed'
+print('initialized', dist.is_initialized(), dist.get_backend(), dist.get_world_size())
+print('wrapper', type(runner.model).__name__, runner.model.device_ids)
+print('runner cfg', runner.cfg.model_wrapper_cfg.device_ids)
+backend = dist.distributed_c10d._get_default_group()._get_backend(torch.device('cpu'))
+print('timeout', backend.options._timeout.total_seconds())
+dist.destroy_process_group()
+'''
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the fix changes nothing with CUDA')
+def test_runner_from_cfg_starts_gloo_without_cuda(tmp_path, subprocess_env):
+    """Fix 5 applies to any runner built from a config (here without tools/train.py)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(subprocess_env, RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', LOCAL_WORLD_SIZE='1',
+               MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    config = osp.join(TEST_CONFIGS, 'detco_r18_tiny.py')
+    result = subprocess.run([sys.executable, '-c', FROM_CFG_SCRIPT, config, str(tmp_path / 'wd')],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert 'initialized True gloo 1' in result.stdout
+    assert 'wrapper MMDistributedDataParallel None' in result.stdout
+    assert 'runner cfg None' in result.stdout
+    assert 'timeout 123.0' in result.stdout  # env_cfg.dist_cfg.timeout
+
+
+def test_distributed_fix_is_installed_once():
+    from mmengine.runner import Runner
+    installed = Runner.__dict__['from_cfg'].__func__
+    assert getattr(installed, '_detco_fixed', False)
+    stack_fixes.apply_all()  # idempotent: no second wrapper around the first
+    assert Runner.__dict__['from_cfg'].__func__ is installed

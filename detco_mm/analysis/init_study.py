@@ -18,7 +18,6 @@ stopped; a finished step made with other ``--pretrain-options`` / ``--finetune-o
 refused rather than reused.
 """
 import json
-import os
 import os.path as osp
 import time
 from dataclasses import asdict
@@ -27,6 +26,7 @@ from typing import Dict, Optional, Sequence
 from detco_mm.demo.experiment import (LABELS, METHODS, RANDOM_INIT, compare, comparison_rows,
                                       finetune, pretrain, render_comparison, verdict)
 from detco_mm.demo.steps import Console, fmt_time
+from detco_mm.fileio import atomic_write
 
 STEP_DONE = 'study_step.json'
 
@@ -47,10 +47,9 @@ def _done(work_dir: str, options: dict) -> bool:
 
 
 def _mark_done(work_dir: str, info: dict) -> None:
-    tmp = osp.join(work_dir, f'.{STEP_DONE}.part')
-    with open(tmp, 'w', encoding='utf-8') as f:
+    with atomic_write(osp.join(work_dir, STEP_DONE), 'w', encoding='utf-8',
+                      tmp=osp.join(work_dir, f'.{STEP_DONE}.part')) as f:
         json.dump(info, f, indent=1, sort_keys=True)
-    os.replace(tmp, osp.join(work_dir, STEP_DONE))
 
 
 def ann_file_of(budget: Optional[int]) -> str:

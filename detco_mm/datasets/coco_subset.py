@@ -20,11 +20,12 @@ import json
 import math
 import os
 import os.path as osp
-import tempfile
 from fractions import Fraction
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..fileio import atomic_write
 
 __all__ = ['CocoSubsetError', 'SubsetFile', 'coco_subset', 'num_subset_images', 'read_coco',
            'select_image_ids', 'subset_path', 'write_coco_subset']
@@ -204,13 +205,6 @@ def write_coco_subset(ann_file: str, percent: float, seed: int = 0,
             f'it again, or write elsewhere (out_file / --out)')
     directory = osp.dirname(osp.abspath(out_file))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(out_file)}.', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, out_file)  # a killed run leaves no half-written subset
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(out_file, 'wb') as f:  # a killed run leaves no half-written subset
+        f.write(data)
     return SubsetFile(out_file, True, subset['info']['subset'])

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .crops import JPEG_QUALITY, random_crop_box
-from .scenes import SHAPES, shape_polygon
+from .scenes import SHAPES, coco_annotation, shape_polygon
 
 #: The object classes: photographs of colour content, cut into objects.
 OBJECT_PHOTOS: Tuple[str, ...] = ('astronaut', 'cat', 'coffee', 'rocket')
@@ -127,13 +127,8 @@ def write_cutout_scenes_coco(root: str, photos: Dict[str, np.ndarray], splits: D
             image_id = i + 1
             images.append(dict(id=image_id, file_name=name, height=size[0], width=size[1]))
             for obj in placed:
-                x0, y0, x1, y1 = obj['bbox']
-                annotations.append(dict(
-                    id=ann_id, image_id=image_id,
-                    category_id=OBJECT_PHOTOS.index(obj['label']) + 1,
-                    bbox=[x0, y0, x1 - x0, y1 - y0], area=int(obj['mask'].sum()),
-                    segmentation=[obj['polygon'].reshape(-1).astype(float).tolist()],
-                    iscrowd=0))
+                annotations.append(coco_annotation(ann_id, image_id,
+                                                   OBJECT_PHOTOS.index(obj['label']) + 1, obj))
                 ann_id += 1
         path = osp.join(root, 'annotations', f'instances_{split}.json')
         with open(path, 'w') as f:

@@ -79,3 +79,26 @@ def draw_objects(rng: np.random.RandomState, size: Tuple[int, int], num: int,
         bbox = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         shapes.append(dict(kind=kind, polygon=poly, mask=mask, bbox=bbox))
     return img, shapes
+
+
+def coco_annotation(ann_id: int, image_id: int, category_id: int, shape: Shape) -> dict:
+    """The COCO instance record of a shape of :func:`draw_objects` (or a cut-out object).
+
+    Used by the demo's scenes (:mod:`.cutouts`) and the tests' / GPU check's COCO sets
+    (:mod:`detco_mm.gpu_check.detection_sets`), so both describe an object the same way.
+
+    Args:
+        ann_id (int): The annotation's id.
+        image_id (int): The id of its image.
+        category_id (int): Its category id.
+        shape (dict): ``'polygon'`` (N, 2) int32, ``'mask'`` (H, W) uint8 (1 inside) and
+            ``'bbox'`` (x0, y0, x1, y1), x1/y1 exclusive.
+
+    Returns:
+        dict: ``id``, ``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``area`` (mask
+        pixels), ``segmentation`` (one polygon, float coordinates) and ``iscrowd`` 0.
+    """
+    x0, y0, x1, y1 = shape['bbox']
+    return dict(id=ann_id, image_id=image_id, category_id=category_id,
+                bbox=[x0, y0, x1 - x0, y1 - y0], area=int(shape['mask'].sum()),
+                segmentation=[shape['polygon'].reshape(-1).astype(float).tolist()], iscrowd=0)

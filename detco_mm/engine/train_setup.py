@@ -11,7 +11,6 @@ from typing import Any, Dict, Optional
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..stack_fixes import prepare_distributed
 from .config_check import (ConfigError, check_train_config, check_train_iterations,
                            explain_config_errors, set_strict_data)
 from .resume import resolve_resume
@@ -126,11 +125,9 @@ def build_train_runner(cfg: Config, world_size: int = 1) -> Runner:
     """
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
-        prepare_distributed(cfg)
         return RUNNERS.build(cfg)
     check_train_config(cfg, world_size=world_size)
     resume_notes = resolve_resume(cfg)  # never starts over silently under --resume
-    prepare_distributed(cfg)
     with explain_config_errors(cfg):
         runner = Runner.from_cfg(cfg)
         runner.train_loop  # noqa: B018  (builds the data loader: mistakes surface now)

@@ -24,7 +24,7 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from detco_mm.demo.scenes import draw_objects
+from detco_mm.demo.scenes import coco_annotation, draw_objects
 
 __all__ = ['write_coco', 'write_voc', 'write_cityscapes']
 
@@ -55,13 +55,8 @@ def write_coco(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] =
             image_id = i + 1
             images.append(dict(id=image_id, file_name=name, height=size[0], width=size[1]))
             for shape in shapes:
-                x0, y0, x1, y1 = shape['bbox']
-                annotations.append(dict(
-                    id=ann_id, image_id=image_id,
-                    category_id=cat_id[classes[int(rng.randint(len(classes)))]],
-                    bbox=[x0, y0, x1 - x0, y1 - y0], area=int(shape['mask'].sum()),
-                    segmentation=[shape['polygon'].reshape(-1).astype(float).tolist()],
-                    iscrowd=0))
+                category_id = cat_id[classes[int(rng.randint(len(classes)))]]
+                annotations.append(coco_annotation(ann_id, image_id, category_id, shape))
                 ann_id += 1
         with open(osp.join(root, 'annotations', f'instances_{split}.json'), 'w') as f:
             json.dump(dict(images=images, annotations=annotations, categories=categories), f)

@@ -51,6 +51,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..fileio import atomic_write
 from ..safe_loading import UnsafeCheckpointError, safe_torch_load
 from ..version import __version__
 
@@ -609,12 +610,9 @@ def _write_atomically(out: str, write: Callable[[io.BytesIO], None]) -> None:
     directory = _make_output_dir(out)
     part = f'{out}.part'
     try:
-        with open(part, 'wb') as f:
+        with atomic_write(out, 'wb', tmp=part) as f:
             f.write(buffer.getbuffer())
-        os.replace(part, out)
     except OSError as e:
-        if osp.isfile(part):
-            os.remove(part)
         raise BackboneExportError(
             f'cannot write {out}: {e.strerror or e} ({e.filename or part}). {_OUTPUT_FIX}, '
             f'or make {directory} writable for this user.') from None

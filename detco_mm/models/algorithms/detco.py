@@ -89,6 +89,8 @@ class DetCo(BaseModel):
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
 
+        self._check_parts_fit(stages, feat_dim)
+
         # The key (momentum) encoder: an EMA whose update weight is 1 - m.
         self.encoder_k = MomentumEncoder(nn.Sequential(self.backbone, self.neck), 1 - momentum)
 
@@ -100,6 +102,29 @@ class DetCo(BaseModel):
             'local_queue',
             nn.functional.normalize(torch.randn(len(stages), feat_dim, queue_len), dim=1))
         self.register_buffer('queue_ptr', torch.zeros(1, dtype=torch.long))
+
+    def _check_parts_fit(self, stages: Tuple[str, ...], feat_dim: int) -> None:
+        """Raise a ValueError unless the built neck fits the backbone's stages and the queues.
+
+        Checked once here, from the constructor's arguments; a mismatch would otherwise
+        surface only in the first training step, as a shape error of the neck or the head.
+
+        Args:
+            stages (Tuple[str, ...]): The backbone's selected stages (``res2`` ...).
+            feat_dim (int): The queues' key width D.
+        """
+        neck_stages = getattr(self.neck, 'num_stages', len(stages))
+        if neck_stages != len(stages):
+            raise ValueError(
+                f'DetCo: model.neck.in_channels={tuple(self.neck.in_channels)} lists '
+                f'{neck_stages} stages but model.backbone.out_indices selects {len(stages)} '
+                f'stages {stages}; give the neck the channels of each selected stage.')
+        out = getattr(self.neck, 'out_channels', feat_dim)
+        if out != feat_dim:
+            raise ValueError(
+                f'DetCo: model.feat_dim={feat_dim} but model.neck.out_channels={out}: the '
+                f'queues hold feat_dim-wide keys of the neck\'s embeddings. Set both to the '
+                f'same value (e.g. model.feat_dim={out}).')
 
     def extract_feat(self, inputs: List[torch.Tensor],
                      **kwargs) -> Tuple[torch.Tensor, ...]:

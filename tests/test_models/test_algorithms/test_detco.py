@@ -144,6 +144,18 @@ def test_loss_weights_must_match_the_stages():
         build(head=dict(loss_weights=(0.4, 0.7, 1.0)))
 
 
+@pytest.mark.parametrize('overrides, message', [
+    (dict(neck=dict(in_channels=(128, 256, 512))),
+     r'DetCo: model.neck.in_channels=\(128, 256, 512\) lists 3 stages but '
+     r'model.backbone.out_indices selects 4 stages'),
+    (dict(feat_dim=8), r'DetCo: model.feat_dim=8 but model.neck.out_channels=16'),
+])
+def test_neck_must_fit_the_stages_and_queues_at_build_time(overrides, message):
+    """Caught when the model is built, not in the first training step."""
+    with pytest.raises(ValueError, match=message):
+        build(**overrides)
+
+
 def test_queue_length_must_divide_by_the_global_batch():
     model = build(queue_len=30)
     with pytest.raises(ValueError, match=r'model.queue_len=30 is not divisible by the global '
