@@ -10,6 +10,9 @@ import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_CONFIGS = osp.join(REPO_ROOT, 'tests', 'data', 'configs')
+# tests/data/benchmark/benchmark_runs.py: the real work dirs of the benchmark-table tests
+# (tests/test_benchmark/ for the library, tests/test_tools/test_benchmark_table.py for the CLI)
+sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'data', 'benchmark'))
 
 
 def write_image_folder(root: str, num_images: int = 16, size: Tuple[int, int] = (96, 128),
@@ -52,6 +55,19 @@ def image_folder(tmp_path) -> Callable[..., str]:
         return write_image_folder(str(tmp_path / f'data_{num_images}_{size[0]}x{size[1]}_{seed}'),
                                   num_images, size, seed)
     return make
+
+
+@pytest.fixture(scope='session')
+def benchmark_runs(tmp_path_factory) -> dict:
+    """Tiny real fine-tune work dirs (``benchmark_runs.make_real_runs``), trained once per
+    session for the library tests (tests/test_benchmark/) and the CLI tests alike:
+    ``{'runs': {name: work dir}, 'detco': weights, 'moco': weights}``. Tests copy what they
+    edit (``benchmark_runs.make_root`` / ``clone_run``)."""
+    import benchmark_runs as br
+    from detection_data import keep_default_scope
+    with keep_default_scope():  # session scoped: the per-test guard below does not see it
+        return br.make_real_runs(str(tmp_path_factory.mktemp('benchmark_runs')),
+                                 write_image_folder, osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
 
 
 @pytest.fixture
