@@ -54,6 +54,22 @@ def write_detco_checkpoint(path: str, depth: int = 50, seed: int = 0) -> str:
     return path
 
 
+def write_coco_train_with_info(root: str, num_images: int = 40) -> str:
+    """A COCO ``train2017`` of ``num_images`` images whose instances json also has ``info`` and
+    ``licenses`` (as the real file has them; :func:`write_coco` writes neither); returns the
+    json's path."""
+    import json
+    data_root = write_coco(root, splits={'train2017': num_images})
+    ann_file = osp.join(data_root, 'annotations', 'instances_train2017.json')
+    with open(ann_file) as f:
+        data = json.load(f)
+    data = dict(info=dict(description='tiny COCO', year=2017),
+                licenses=[dict(id=1, name='CC', url='')], **data)
+    with open(ann_file, 'w') as f:
+        json.dump(data, f)
+    return ann_file
+
+
 @contextlib.contextmanager
 def keep_default_scope() -> Iterator[None]:
     """Forget the registry default scopes created inside (a Runner makes one, e.g. 'mmdet').
