@@ -2,7 +2,7 @@
 its options become the library's settings, bad combinations are argparse errors, and a run
 prints the library's table (the library itself:
 tests/test_analysis/test_analysis_benchmark_speed.py). Its options and main() are the CLI
-surface, so the tool is loaded from its file; none of the library's logic is tested here."""
+surface, so the tool is loaded from its file; the library's measurements are checked there."""
 import dataclasses
 import importlib.util
 import os.path as osp
