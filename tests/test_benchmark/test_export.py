@@ -7,8 +7,8 @@ import benchmark_runs as br
 from benchmark_runs import Tables
 
 
-def test_trials_in_csv_and_json(tmp_path, benchmark_runs):
-    real = benchmark_runs
+def test_trials_in_csv_and_json(tmp_path, real_runs):
+    real = real_runs
     root = tmp_path / 'work_dirs'
     root.mkdir()
     br.write_trial_runs(root, real)

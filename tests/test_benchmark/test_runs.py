@@ -1,7 +1,7 @@
 """Reading work dirs (:mod:`detco_mm.benchmark.runs`): broken and odd work dirs are listed with
 the reason, resumed and relaunched runs report their newest finished launch, runs and launches
 that never trained are told apart. The work dirs are edited copies of the real tiny runs of
-the ``benchmark_runs`` session fixture (tests/conftest.py)."""
+the ``real_runs`` session fixture (tests/conftest.py)."""
 import os
 import os.path as osp
 import shutil
@@ -12,8 +12,8 @@ import benchmark_runs as br
 from benchmark_runs import DASH, Tables, expected_cell, final_metrics, md_tables
 
 
-def test_broken_runs_are_listed_with_the_reason(tmp_path, benchmark_runs):
-    real = benchmark_runs
+def test_broken_runs_are_listed_with_the_reason(tmp_path, real_runs):
+    real = real_runs
     root = br.make_root(tmp_path, real, 'retinanet_detco_s1')
     (root / 'empty').mkdir()
     (root / 'only_config').mkdir()
@@ -93,8 +93,8 @@ def test_broken_runs_are_listed_with_the_reason(tmp_path, benchmark_runs):
         'work_dirs/only_config']
 
 
-def test_resumed_runs_take_the_newest_finished_launch(tmp_path, benchmark_runs):
-    real = benchmark_runs
+def test_resumed_runs_take_the_newest_finished_launch(tmp_path, real_runs):
+    real = real_runs
     root = tmp_path / 'work_dirs'
     root.mkdir()
     source = real['runs']['retinanet_detco_s1']

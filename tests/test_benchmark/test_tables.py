@@ -2,7 +2,7 @@
 :func:`read_runs` -> :func:`build_tables` -> :func:`render_markdown` (and the rows' schedule
 details in :func:`render_json`).
 
-The session fixture ``benchmark_runs`` (tests/conftest.py) trains (and evaluates) tiny mmdet
+The session fixture ``real_runs`` (tests/conftest.py) trains (and evaluates) tiny mmdet
 detectors with MMEngine's Runner, with configs shaped like ``configs/finetune/``
 (tests/data/benchmark/configs): RetinaNet and Mask R-CNN FPN on COCO-format data, Faster R-CNN
 C4 on VOC07+12, iteration- and epoch-based, one run stopped by an exception, one whose
@@ -40,8 +40,8 @@ RETINANET_PAPER_1X = [
 NOTES = 'backbone ResNet-18 (paper: ResNet-50); total batch 2 (paper: 16)'
 
 
-def test_real_runs_make_the_tables_cell_by_cell(tmp_path, benchmark_runs):
-    real = benchmark_runs
+def test_real_runs_make_the_tables_cell_by_cell(tmp_path, real_runs):
+    real = real_runs
     root = br.make_root(tmp_path, real, *real['runs'])
     result = Tables(root)
     markdown = result.markdown
@@ -143,8 +143,8 @@ def test_real_runs_make_the_tables_cell_by_cell(tmp_path, benchmark_runs):
         'Runs in no table']
 
 
-def test_trials_mean_std_and_delta_to_the_paper(tmp_path, benchmark_runs):
-    real = benchmark_runs
+def test_trials_mean_std_and_delta_to_the_paper(tmp_path, real_runs):
+    real = real_runs
     root = tmp_path / 'work_dirs'
     root.mkdir()
     br.write_trial_runs(root, real)
@@ -181,11 +181,11 @@ def test_trials_mean_std_and_delta_to_the_paper(tmp_path, benchmark_runs):
     assert len(tables) == 4
 
 
-def test_other_schedules_are_other_rows(tmp_path, benchmark_runs):
+def test_other_schedules_are_other_rows(tmp_path, real_runs):
     """Runs identical but for the schedule are not trials of one row: other lr steps, or 12
     epochs instead of 90k iterations, are rows of their own that name their schedule; 12k
     instead of 90k iterations is another table."""
-    real = benchmark_runs
+    real = real_runs
     root = tmp_path / 'work_dirs'
     root.mkdir()
     for seed, ap in enumerate([0.381, 0.383]):

@@ -1,6 +1,6 @@
 """tools/benchmark_table.py, the command line over :mod:`detco_mm.benchmark`: its options,
 exit codes, messages on stderr and the files it writes. What the tables hold is tested on the
-library (tests/test_benchmark/); the work dirs are the real tiny runs of the ``benchmark_runs``
+library (tests/test_benchmark/); the work dirs are the real tiny runs of the ``real_runs``
 session fixture (tests/conftest.py). One test runs the tool as users do, in a fresh
 interpreter; the others call its ``main(argv)`` in this process (a fresh interpreter costs
 several seconds of importing torch and mmdet each)."""
@@ -43,8 +43,8 @@ def run_tool(*args):
     return code, out.getvalue(), err.getvalue()
 
 
-def test_markdown_to_stdout_and_the_runs_that_never_trained_on_stderr(tmp_path, benchmark_runs):
-    real = benchmark_runs
+def test_markdown_to_stdout_and_the_runs_that_never_trained_on_stderr(tmp_path, real_runs):
+    real = real_runs
     root = br.make_root(tmp_path, real, *real['runs'])
     code, markdown, err = run_tool(root)
     assert code == 0, err
@@ -85,8 +85,8 @@ def test_markdown_to_stdout_and_the_runs_that_never_trained_on_stderr(tmp_path, 
 
 
 def test_readme_section_rewritten_in_place_and_second_run_changes_nothing(
-        tmp_path, benchmark_runs, subprocess_env):
-    real = benchmark_runs
+        tmp_path, real_runs, subprocess_env):
+    real = real_runs
     root = br.make_root(tmp_path, real, 'retinanet_detco_s0', 'faster_rcnn_c4_voc_mocov2',
                         'retinanet_detco_12k_stopped')
     before = '# detco-mm\n\nIntro ünïcode text.  \n\n## Results\n\n' + START_MARKER
@@ -140,8 +140,8 @@ def test_readme_section_rewritten_in_place_and_second_run_changes_nothing(
         out / 'plots' / 'coco_retinanet_2iters.png'][0]
 
 
-def test_readme_with_crlf_line_endings_keeps_them(tmp_path, benchmark_runs):
-    root = br.make_root(tmp_path, benchmark_runs, 'mask_rcnn_detco')
+def test_readme_with_crlf_line_endings_keeps_them(tmp_path, real_runs):
+    root = br.make_root(tmp_path, real_runs, 'mask_rcnn_detco')
     readme = tmp_path / 'README.md'
     readme.write_bytes(f'Title\r\n\r\n{START_MARKER}\r\n{END_MARKER}\r\nEnd\r\n'.encode())
     assert run_tool(root, '--readme', readme, '--measured-only')[0] == 0
@@ -151,8 +151,8 @@ def test_readme_with_crlf_line_endings_keeps_them(tmp_path, benchmark_runs):
     assert b'\n' not in data.replace(b'\r\n', b'')
 
 
-def test_bad_command_lines_are_clear_errors(tmp_path, benchmark_runs):
-    root = br.make_root(tmp_path, benchmark_runs, 'mask_rcnn_detco')
+def test_bad_command_lines_are_clear_errors(tmp_path, real_runs):
+    root = br.make_root(tmp_path, real_runs, 'mask_rcnn_detco')
     code, _, err = run_tool(tmp_path / 'missing')
     assert code == 2 and f"work dir '{tmp_path / 'missing'}' does not exist" in err
     (tmp_path / 'file').write_text('x')
