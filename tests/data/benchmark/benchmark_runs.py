@@ -7,9 +7,11 @@ iterations. Placeholders in them (``TINY_DATA_ROOT``, ``TINY_PRETRAINED``) are f
 :func:`materialise_config`, which writes the config under its own name, so the Runner dumps
 it as ``<work_dir>/<config name>.py`` just as for a real fine-tune run.
 
-Besides the runs, this module writes the tiny data sets (COCO json, VOC xml) and fake
-"pre-trained" backbones, and offers :func:`clone_run` for the hand-made variants the tests
-derive from real runs (truncated logs, crashed runs, other schedules).
+The tiny data sets are the library's (:mod:`detco_mm.gpu_check.detection_sets`, as
+``tests/detection_data.py`` uses them): COCO and VOC layouts, 64 px, two classes. Besides the
+runs, this module writes fake "pre-trained" backbones, and offers :func:`clone_run` for the
+hand-made variants the tests derive from real runs (truncated logs, crashed runs, other
+schedules).
 """
 import json
 import os
@@ -21,78 +23,15 @@ import time
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Dict, Iterable, Optional
 
-import cv2
-import numpy as np
 import torch
 
+from detco_mm.gpu_check.detection_sets import write_coco, write_voc
+
 CONFIG_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'configs')
-COCO_CLASSES = ('a', 'b')
-VOC_CLASSES = ('person', 'car')
-
-
-def _boxes(rng: np.random.RandomState, size: int, num: int):
-    for k in range(num):
-        x, y = int(rng.randint(0, size // 2)), int(rng.randint(0, size // 2))
-        w, h = int(rng.randint(14, size // 2)), int(rng.randint(14, size // 2))
-        yield k % 2, x, y, w, h
-
-
-def _draw(img: np.ndarray, k: int, x: int, y: int, w: int, h: int) -> None:
-    cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), (200, 60 + 120 * k, 40), -1)
-
-
-def write_coco(root: str, num_images: int = 4, size: int = 64, seed: int = 0) -> str:
-    """``root/images/*.jpg`` with 2 rectangles each, ``root/annotations/{train,val}.json``."""
-    rng = np.random.RandomState(seed)
-    os.makedirs(osp.join(root, 'images'), exist_ok=True)
-    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
-    images, anns = [], []
-    for i in range(num_images):
-        img = np.full((size, size, 3), 30, np.uint8)
-        for k, x, y, w, h in _boxes(rng, size, 2):
-            _draw(img, k, x, y, w, h)
-            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=k + 1,
-                             bbox=[x, y, w, h], area=w * h, iscrowd=0,
-                             segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
-        name = f'img_{i:02d}.jpg'
-        assert cv2.imwrite(osp.join(root, 'images', name), img)
-        images.append(dict(id=i + 1, file_name=name, width=size, height=size))
-    coco = dict(images=images, annotations=anns,
-                categories=[dict(id=i + 1, name=c) for i, c in enumerate(COCO_CLASSES)])
-    for split in ('train', 'val'):
-        with open(osp.join(root, 'annotations', f'{split}.json'), 'w') as f:
-            json.dump(coco, f)
-    return root
-
-
-def write_voc(root: str, num_images: int = 4, size: int = 64, seed: int = 0) -> str:
-    """VOCdevkit layout with VOC2007 (trainval + test) and VOC2012 (trainval)."""
-    rng = np.random.RandomState(seed)
-    for year, splits in (('VOC2007', ('trainval', 'test')), ('VOC2012', ('trainval', ))):
-        base = osp.join(root, year)
-        for sub in ('JPEGImages', 'Annotations', osp.join('ImageSets', 'Main')):
-            os.makedirs(osp.join(base, sub), exist_ok=True)
-        ids = []
-        for i in range(num_images):
-            img_id = f'{year[-4:]}_{i:04d}'
-            img = np.full((size, size, 3), 30, np.uint8)
-            objects = []
-            for k, x, y, w, h in _boxes(rng, size, 2):
-                _draw(img, k, x, y, w, h)
-                objects.append(
-                    f'<object><name>{VOC_CLASSES[k]}</name><difficult>0</difficult>'
-                    f'<bndbox><xmin>{x + 1}</xmin><ymin>{y + 1}</ymin>'
-                    f'<xmax>{x + w}</xmax><ymax>{y + h}</ymax></bndbox></object>')
-            assert cv2.imwrite(osp.join(base, 'JPEGImages', f'{img_id}.jpg'), img)
-            with open(osp.join(base, 'Annotations', f'{img_id}.xml'), 'w') as f:
-                f.write(f'<annotation><filename>{img_id}.jpg</filename><size>'
-                        f'<width>{size}</width><height>{size}</height><depth>3</depth>'
-                        f'</size>{"".join(objects)}</annotation>')
-            ids.append(img_id)
-        for split in splits:
-            with open(osp.join(base, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
-                f.write('\n'.join(ids) + '\n')
-    return root
+# the tiny sets' classes (the configs' metainfo, num_classes=2)
+CLASSES = ('person', 'car')
+# 64 px images: the configs resize to 64 anyway
+SIZE = (64, 64)
 
 
 def write_backbone(path: str, depth: int = 18, seed: int = 0) -> str:
@@ -378,8 +317,11 @@ def make_real_runs(tmp: str, image_folder_writer, detco_config: str) -> dict:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # 2 threads on 2 shared cores are several times slower here
     try:
-        coco = write_coco(osp.join(tmp, 'data', 'coco'))
-        voc = write_voc(osp.join(tmp, 'data', 'voc'))
+        coco = write_coco(osp.join(tmp, 'data', 'coco'),
+                          splits={'train2017': 4, 'val2017': 2}, size=SIZE, classes=CLASSES)
+        voc = write_voc(osp.join(tmp, 'data', 'voc'), splits={
+            ('VOC2007', 'trainval'): 2, ('VOC2012', 'trainval'): 2, ('VOC2007', 'test'): 2},
+            size=SIZE, classes=CLASSES)
         detco = write_backbone(osp.join(tmp, 'pretrain', 'detco_r18', 'epoch_2.pth'), seed=0)
         moco = write_backbone(osp.join(tmp, 'pretrain', 'mocov2_r18', 'epoch_2.pth'), seed=1)
         cfgs, wd = osp.join(tmp, 'configs'), osp.join(tmp, 'runs')
@@ -420,7 +362,8 @@ def make_real_runs(tmp: str, image_folder_writer, detco_config: str) -> dict:
         # a launch that failed before its first iteration: its training annotations are missing
         run('retinanet_detco_no_data', materialise_config(
             'retinanet_r18_coco_tiny', cfgs + '/no_data', coco, detco,
-            replace={"ann_file='annotations/train.json'": "ann_file='annotations/none.json'"}),
+            replace={"ann_file='annotations/instances_train2017.json'":
+                     "ann_file='annotations/none.json'"}),
             fails='annotations/none.json')
         # the pre-training (no evaluation, not a detector) lands in the same work_dirs/
         images = image_folder_writer(osp.join(tmp, 'data', 'images'), 8, (64, 80))
