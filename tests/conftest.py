@@ -1,8 +1,9 @@
 """Shared fixtures: small real image files on disk, laid out as MMSelfSup expects."""
+import contextlib
 import os
 import os.path as osp
 import sys
-from typing import Callable, Tuple
+from typing import Callable, Iterator, Tuple
 
 import cv2
 import numpy as np
@@ -10,6 +11,9 @@ import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_CONFIGS = osp.join(REPO_ROOT, 'tests', 'data', 'configs')
+# tests/data/benchmark/benchmark_runs.py: the real work dirs of the benchmark-table tests
+# (tests/test_benchmark/ for the library, tests/test_tools/test_benchmark_table.py for the CLI)
+sys.path.insert(0, osp.join(REPO_ROOT, 'tests', 'data', 'benchmark'))
 
 
 def write_image_folder(root: str, num_images: int = 16, size: Tuple[int, int] = (96, 128),
@@ -54,6 +58,18 @@ def image_folder(tmp_path) -> Callable[..., str]:
     return make
 
 
+@pytest.fixture(scope='session')
+def real_runs(tmp_path_factory) -> dict:
+    """Tiny real fine-tune work dirs (``benchmark_runs.make_real_runs``), trained once per
+    session for the library tests (tests/test_benchmark/) and the CLI tests alike:
+    ``{'runs': {name: work dir}, 'detco': weights, 'moco': weights}``. Tests copy what they
+    edit (``benchmark_runs.make_root`` / ``clone_run``)."""
+    import benchmark_runs as br
+    with restored_default_scopes():  # session scoped: the per-test guard does not see it
+        return br.make_real_runs(str(tmp_path_factory.mktemp('benchmark_runs')),
+                                 write_image_folder, osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
+
+
 @pytest.fixture
 def subprocess_env() -> dict:
     """Environment for running the repo's tools in a subprocess with this interpreter."""
@@ -65,15 +81,33 @@ def subprocess_env() -> dict:
     return env
 
 
-@pytest.fixture(autouse=True)
-def restore_default_scope():
-    """Undo default scopes a test leaves behind (building an mmdet Runner makes ``mmdet``
-    current, and later tests that build MMSelfSup components by name would look there)."""
+@contextlib.contextmanager
+def restored_default_scopes() -> Iterator[None]:
+    """Put MMEngine's registry default scopes back as they were on entry.
+
+    The latest ``DefaultScope`` decides where ``Registry.build`` looks types up: building an
+    MMDetection Runner makes ``mmdet`` current (a linear-probe one ``mmcls``), and later tests
+    that build MMSelfSup components by name (``MODELS.build(dict(type='DetCo', ...))``) would
+    look there and fail. This is the suite's one guard: every test runs inside it (the autouse
+    :func:`restore_default_scope`), and so do fixtures wider than a test that run a Runner
+    (:func:`real_runs`), which the per-test guard does not cover. MMEngine's own
+    ``DefaultScope.overwrite_default_scope`` restores the same way.
+    """
     from mmengine.registry import DefaultScope
     saved = DefaultScope._instance_dict.copy()
-    yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
+    try:
+        yield
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def restore_default_scope():
+    """Every test: the default scopes it leaves behind are undone (see
+    :func:`restored_default_scopes`)."""
+    with restored_default_scopes():
+        yield
 
 
 def train_tiny_detco(root: str, num_images: int = 8, **options):
@@ -83,7 +117,6 @@ def train_tiny_detco(root: str, num_images: int = 8, **options):
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from detection_data import keep_default_scope
     cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
     cfg.train_dataloader.dataset.data_root = write_image_folder(osp.join(root, 'data'),
                                                                 num_images, (48, 48))
@@ -93,9 +126,8 @@ def train_tiny_detco(root: str, num_images: int = 8, **options):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a shared 2-core machine: 2 threads mostly wait on each other
     try:
-        with keep_default_scope():
-            runner = Runner.from_cfg(cfg)
-            runner.train()
+        runner = Runner.from_cfg(cfg)  # its 'mmselfsup' scope: undone after the test
+        runner.train()
     finally:
         torch.set_num_threads(threads)
     return runner

@@ -14,10 +14,8 @@ object whose box and mask are known exactly (the polygon that was filled; drawn 
 The writers live in :mod:`detco_mm.gpu_check.detection_sets`; this module re-exports them and
 adds the test-only helpers.
 """
-import contextlib
 import os
 import os.path as osp
-from typing import Iterator
 
 # The dataset writers are library code (tools/gpu_check.py uses them too).
 from detco_mm.gpu_check.detection_sets import write_cityscapes, write_coco, write_voc  # noqa: F401
@@ -54,22 +52,20 @@ def write_detco_checkpoint(path: str, depth: int = 50, seed: int = 0) -> str:
     return path
 
 
-@contextlib.contextmanager
-def keep_default_scope() -> Iterator[None]:
-    """Forget the registry default scopes created inside (a Runner makes one, e.g. 'mmdet').
-
-    The latest ``DefaultScope`` decides where ``Registry.build`` looks types up, so an 'mmdet'
-    scope left behind by a fine-tuning test would make later tests that build MMSelfSup models
-    by name (``MODELS.build(dict(type='DetCo', ...))``) fail. MMEngine's own
-    ``DefaultScope.overwrite_default_scope`` restores the same way.
-    """
-    from mmengine.registry import DefaultScope
-    before = set(DefaultScope._instance_dict)
-    try:
-        yield
-    finally:
-        for name in [n for n in DefaultScope._instance_dict if n not in before]:
-            DefaultScope._instance_dict.pop(name)
+def write_coco_train_with_info(root: str, num_images: int = 40) -> str:
+    """A COCO ``train2017`` of ``num_images`` images whose instances json also has ``info`` and
+    ``licenses`` (as the real file has them; :func:`write_coco` writes neither); returns the
+    json's path."""
+    import json
+    data_root = write_coco(root, splits={'train2017': num_images})
+    ann_file = osp.join(data_root, 'annotations', 'instances_train2017.json')
+    with open(ann_file) as f:
+        data = json.load(f)
+    data = dict(info=dict(description='tiny COCO', year=2017),
+                licenses=[dict(id=1, name='CC', url='')], **data)
+    with open(ann_file, 'w') as f:
+        json.dump(data, f)
+    return ann_file
 
 
 def cpu_finetune_overrides(cfg, work_dir, bn: bool = True) -> None:

@@ -27,8 +27,8 @@ from detco_mm.engine.runner.finetune_runner import (DetCoFinetuneRunner, Finetun
 from detco_mm.model_converters.backbone_export import export_backbone
 
 from conftest import REPO_ROOT
-from detection_data import (cpu_finetune_overrides, keep_default_scope, write_cityscapes,
-                            write_coco, write_detco_checkpoint, write_voc)
+from detection_data import (cpu_finetune_overrides, write_cityscapes, write_coco,
+                            write_detco_checkpoint, write_voc)
 
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'finetune')
 PRETRAINED = 'work_dirs/detco_r50_8xb32/backbone_mmdet.pth'
@@ -66,12 +66,6 @@ SCHEDULES = {
 BASES = ['detco_finetune.py', 'mask_rcnn_r50_c4_coco.py', 'mask_rcnn_r50_fpn_coco.py',
          'retinanet_r50_fpn_coco.py', 'schedules']
 SCHEDULE_BASES = ['detectron2_12k.py', 'detectron2_1x.py', 'detectron2_2x.py']
-
-
-@pytest.fixture(autouse=True)
-def _forget_default_scopes():
-    with keep_default_scope():  # runners here set 'mmdet'; later tests build by name
-        yield
 
 
 def load(name):

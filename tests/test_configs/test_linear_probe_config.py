@@ -25,16 +25,10 @@ from detco_mm.engine.runner.finetune_runner import FinetuneInputError
 from detco_mm.model_converters.backbone_export import export_backbone
 
 from conftest import REPO_ROOT, write_image_folder
-from detection_data import keep_default_scope, write_detco_checkpoint
+from detection_data import write_detco_checkpoint
 
 CONFIG = 'configs/benchmarks/linear_probe/detco_r50_linear-8xb32-steplr-100e_in1k.py'
 PRETRAINED = 'work_dirs/detco_r50_8xb32/backbone_mmdet.pth'
-
-
-@pytest.fixture(autouse=True)
-def _forget_default_scopes():
-    with keep_default_scope():  # a runner here makes 'mmcls' current; later tests build by name
-        yield
 
 
 def load():

@@ -25,20 +25,13 @@ from detco_mm.engine.runner.finetune_runner import FinetuneInputError
 from detco_mm.model_converters.backbone_export import export_backbone
 
 from conftest import REPO_ROOT
-from detection_data import (cpu_finetune_overrides, keep_default_scope, write_coco,
-                            write_detco_checkpoint)
+from detection_data import cpu_finetune_overrides, write_coco, write_detco_checkpoint
 
 SEMI_DIR = osp.join(REPO_ROOT, 'configs', 'finetune', 'semi')
 PERCENTS = (1, 2, 5, 10)
 NAMES = [f'{family}_detco_semi_{p}pct.py' for family in ('mask_rcnn', 'retinanet')
          for p in PERCENTS]
 FULL = 'annotations/instances_train2017.json'
-
-
-@pytest.fixture(autouse=True)
-def _forget_default_scopes():
-    with keep_default_scope():  # runners here set 'mmdet'; later tests build by name
-        yield
 
 
 def load(path):

@@ -1,10 +1,9 @@
-"""detco_mm.datasets.coco_subset and tools/dataset_converters/coco_subset.py on a tiny real COCO
+"""detco_mm.datasets.coco_subset on a tiny real COCO
 set (``write_coco``: JPEGs and an instances json in MMDetection's layout): the number of images
 per percent (exact, half up, at least one), determinism and independence of the file's image
 order, every annotation of a chosen image kept and no other, categories / licenses / info kept,
-the record in ``info['subset']``, nested subsets, refusal of a different existing file, and the
-command line as a user runs it."""
-import importlib.util
+the record in ``info['subset']``, nested subsets, refusal of a different existing file. (The
+command line: tests/test_tools/test_coco_subset_tool.py.)"""
 import json
 import os
 import os.path as osp
@@ -15,24 +14,13 @@ from pycocotools.coco import COCO
 
 from detco_mm.datasets import coco_subset as cs
 
-from conftest import REPO_ROOT
-from detection_data import write_coco
-
-SCRIPT = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'coco_subset.py')
+from detection_data import write_coco_train_with_info
 
 
 @pytest.fixture(scope='module')
 def coco(tmp_path_factory):
     """A 40-image COCO train2017 with licenses and info, as the real file has them."""
-    root = write_coco(str(tmp_path_factory.mktemp('coco')), splits={'train2017': 40})
-    ann_file = osp.join(root, 'annotations', 'instances_train2017.json')
-    with open(ann_file) as f:
-        data = json.load(f)
-    data = dict(info=dict(description='tiny COCO', year=2017),
-                licenses=[dict(id=1, name='CC', url='')], **data)
-    with open(ann_file, 'w') as f:
-        json.dump(data, f)
-    return ann_file
+    return write_coco_train_with_info(str(tmp_path_factory.mktemp('coco')))
 
 
 def load(path):
@@ -136,41 +124,3 @@ def test_bad_annotation_files_are_refused(content, message, tmp_path):
         cs.write_coco_subset(path, 10)
     assert path in str(e.value) or 'no images' in str(e.value)
     assert not osp.exists(str(tmp_path / 'instances_10pct_seed0.json'))
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location('coco_subset_script', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_command_line(coco, tmp_path, capsys):
-    script = _script()
-    script.main([coco, '--percent', '1', '2', '5', '10', '--seed', '7'])
-    lines = capsys.readouterr().out.splitlines()
-    stem = coco[:-len('.json')]
-    assert lines[0] == (f'wrote {stem}_1pct_seed7.json: 1 of 40 images, '
-                        f'{len(load(f"{stem}_1pct_seed7.json")["annotations"])} of '
-                        f'{len(load(coco)["annotations"])} annotations (1 %, seed 7)')
-    assert [line.split(':')[0] for line in lines] == [
-        f'wrote {stem}_{p}pct_seed7.json' for p in (1, 2, 5, 10)]
-    assert [len(load(f'{stem}_{p}pct_seed7.json')['images']) for p in (1, 2, 5, 10)] == [
-        1, 1, 2, 4]
-    script.main([coco, '--percent', '10', '--seed', '7'])
-    assert capsys.readouterr().out.startswith(f'unchanged (identical) {stem}_10pct_seed7.json: '
-                                              f'4 of 40 images')
-    out = str(tmp_path / 'x' / 'mine.json')
-    script.main([coco, '--percent', '2.5', '--out', out])
-    assert len(load(out)['images']) == 1 and load(out)['info']['subset']['percent'] == 2.5
-    with pytest.raises(SystemExit) as e:
-        script.main([coco, '--percent', '5', '--seed', '8', '--out', out])
-    assert str(e.value).startswith(f'coco_subset.py: {out} exists and is not the 5 % subset')
-    with pytest.raises(SystemExit) as e:
-        script.main([str(tmp_path / 'none.json'), '--percent', '5'])
-    assert str(e.value) == (f'coco_subset.py: {tmp_path / "none.json"}: no such annotation file '
-                            f'(COCO instances json, e.g. '
-                            f'data/coco/annotations/instances_train2017.json)')
-    with pytest.raises(SystemExit):  # argparse: --out with several percents
-        script.main([coco, '--percent', '1', '2', '--out', out])
-    assert '--out names one file' in capsys.readouterr().err

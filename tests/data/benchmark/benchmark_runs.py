@@ -7,90 +7,31 @@ iterations. Placeholders in them (``TINY_DATA_ROOT``, ``TINY_PRETRAINED``) are f
 :func:`materialise_config`, which writes the config under its own name, so the Runner dumps
 it as ``<work_dir>/<config name>.py`` just as for a real fine-tune run.
 
-Besides the runs, this module writes the tiny data sets (COCO json, VOC xml) and fake
-"pre-trained" backbones, and offers :func:`clone_run` for the hand-made variants the tests
-derive from real runs (truncated logs, crashed runs, other schedules).
+The tiny data sets are the library's (:mod:`detco_mm.gpu_check.detection_sets`, as
+``tests/detection_data.py`` uses them): COCO and VOC layouts, 64 px, two classes. Besides the
+runs, this module writes fake "pre-trained" backbones, and offers :func:`clone_run` for the
+hand-made variants the tests derive from real runs (truncated logs, crashed runs, other
+schedules).
 """
 import json
 import os
 import os.path as osp
 import re
 import shutil
+import statistics
 import time
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Dict, Iterable, Optional
 
-import cv2
-import numpy as np
 import torch
 
+from detco_mm.gpu_check.detection_sets import write_coco, write_voc
+
 CONFIG_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'configs')
-COCO_CLASSES = ('a', 'b')
-VOC_CLASSES = ('person', 'car')
-
-
-def _boxes(rng: np.random.RandomState, size: int, num: int):
-    for k in range(num):
-        x, y = int(rng.randint(0, size // 2)), int(rng.randint(0, size // 2))
-        w, h = int(rng.randint(14, size // 2)), int(rng.randint(14, size // 2))
-        yield k % 2, x, y, w, h
-
-
-def _draw(img: np.ndarray, k: int, x: int, y: int, w: int, h: int) -> None:
-    cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), (200, 60 + 120 * k, 40), -1)
-
-
-def write_coco(root: str, num_images: int = 4, size: int = 64, seed: int = 0) -> str:
-    """``root/images/*.jpg`` with 2 rectangles each, ``root/annotations/{train,val}.json``."""
-    rng = np.random.RandomState(seed)
-    os.makedirs(osp.join(root, 'images'), exist_ok=True)
-    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
-    images, anns = [], []
-    for i in range(num_images):
-        img = np.full((size, size, 3), 30, np.uint8)
-        for k, x, y, w, h in _boxes(rng, size, 2):
-            _draw(img, k, x, y, w, h)
-            anns.append(dict(id=len(anns) + 1, image_id=i + 1, category_id=k + 1,
-                             bbox=[x, y, w, h], area=w * h, iscrowd=0,
-                             segmentation=[[x, y, x + w, y, x + w, y + h, x, y + h]]))
-        name = f'img_{i:02d}.jpg'
-        assert cv2.imwrite(osp.join(root, 'images', name), img)
-        images.append(dict(id=i + 1, file_name=name, width=size, height=size))
-    coco = dict(images=images, annotations=anns,
-                categories=[dict(id=i + 1, name=c) for i, c in enumerate(COCO_CLASSES)])
-    for split in ('train', 'val'):
-        with open(osp.join(root, 'annotations', f'{split}.json'), 'w') as f:
-            json.dump(coco, f)
-    return root
-
-
-def write_voc(root: str, num_images: int = 4, size: int = 64, seed: int = 0) -> str:
-    """VOCdevkit layout with VOC2007 (trainval + test) and VOC2012 (trainval)."""
-    rng = np.random.RandomState(seed)
-    for year, splits in (('VOC2007', ('trainval', 'test')), ('VOC2012', ('trainval', ))):
-        base = osp.join(root, year)
-        for sub in ('JPEGImages', 'Annotations', osp.join('ImageSets', 'Main')):
-            os.makedirs(osp.join(base, sub), exist_ok=True)
-        ids = []
-        for i in range(num_images):
-            img_id = f'{year[-4:]}_{i:04d}'
-            img = np.full((size, size, 3), 30, np.uint8)
-            objects = []
-            for k, x, y, w, h in _boxes(rng, size, 2):
-                _draw(img, k, x, y, w, h)
-                objects.append(
-                    f'<object><name>{VOC_CLASSES[k]}</name><difficult>0</difficult>'
-                    f'<bndbox><xmin>{x + 1}</xmin><ymin>{y + 1}</ymin>'
-                    f'<xmax>{x + w}</xmax><ymax>{y + h}</ymax></bndbox></object>')
-            assert cv2.imwrite(osp.join(base, 'JPEGImages', f'{img_id}.jpg'), img)
-            with open(osp.join(base, 'Annotations', f'{img_id}.xml'), 'w') as f:
-                f.write(f'<annotation><filename>{img_id}.jpg</filename><size>'
-                        f'<width>{size}</width><height>{size}</height><depth>3</depth>'
-                        f'</size>{"".join(objects)}</annotation>')
-            ids.append(img_id)
-        for split in splits:
-            with open(osp.join(base, 'ImageSets', 'Main', f'{split}.txt'), 'w') as f:
-                f.write('\n'.join(ids) + '\n')
-    return root
+# the tiny sets' classes (the configs' metainfo, num_classes=2)
+CLASSES = ('person', 'car')
+# 64 px images: the configs resize to 64 anyway
+SIZE = (64, 64)
 
 
 def write_backbone(path: str, depth: int = 18, seed: int = 0) -> str:
@@ -361,3 +302,212 @@ def copy_launch(work_dir: str, src: str, dst: str, keep_iters: Optional[int] = N
                     '    model = self.train_loop.run()  # type: ignore\n'
                     f'{traceback}\n')
     return dst_dir
+
+
+# --------------------------------------------------------------------------- the real runs
+def make_real_runs(tmp: str, image_folder_writer, detco_config: str) -> dict:
+    """Tiny real fine-tune runs under ``tmp``; returns their work dirs and the weights.
+
+    RetinaNet (two seeds, one also with a ``tools/test.py``-style test launch), Mask R-CNN FPN
+    iteration- and epoch-based, Faster R-CNN C4 on VOC07+12, a 12k run stopped by an exception
+    at iteration 2, a run whose evaluation finds nothing, one that failed before its first
+    iteration (missing annotations) and a DetCo pre-training (``detco_config``, on images from
+    ``image_folder_writer(root, num_images, size)``) in the same ``work_dirs/``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 threads on 2 shared cores are several times slower here
+    try:
+        coco = write_coco(osp.join(tmp, 'data', 'coco'),
+                          splits={'train2017': 4, 'val2017': 2}, size=SIZE, classes=CLASSES)
+        voc = write_voc(osp.join(tmp, 'data', 'voc'), splits={
+            ('VOC2007', 'trainval'): 2, ('VOC2012', 'trainval'): 2, ('VOC2007', 'test'): 2},
+            size=SIZE, classes=CLASSES)
+        detco = write_backbone(osp.join(tmp, 'pretrain', 'detco_r18', 'epoch_2.pth'), seed=0)
+        moco = write_backbone(osp.join(tmp, 'pretrain', 'mocov2_r18', 'epoch_2.pth'), seed=1)
+        cfgs, wd = osp.join(tmp, 'configs'), osp.join(tmp, 'runs')
+        runs = {}
+
+        def run(name, config, fails=None, **kwargs):
+            runs[name] = osp.join(wd, name)
+            try:
+                train(config, runs[name], **kwargs)
+            except RuntimeError as e:
+                assert 'simulated crash' in str(e)
+            except Exception as e:  # noqa: BLE001
+                assert fails and fails in str(e), e
+            else:
+                assert fails is None
+
+        retinanet = materialise_config('retinanet_r18_coco_tiny', cfgs, coco, detco)
+        run('retinanet_detco_s0', retinanet, seed=0)
+        test(retinanet, runs['retinanet_detco_s0'],
+             osp.join(runs['retinanet_detco_s0'], 'iter_2.pth'))
+        run('retinanet_detco_s1', retinanet, seed=1)
+        run('mask_rcnn_detco', materialise_config(
+            'mask_rcnn_r18_fpn_coco_tiny', cfgs, coco, detco))
+        run('mask_rcnn_random_epochs', materialise_config(
+            'mask_rcnn_r18_fpn_coco_tiny', cfgs + '/epochs', coco, None,
+            replace={"type='InfiniteSampler'": "type='DefaultSampler'"}, append=(
+                "\ntrain_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=1, "
+                "val_interval=1)\nlog_processor = dict(by_epoch=True)\ndefault_hooks = dict("
+                "logger=dict(interval=1), checkpoint=dict(by_epoch=True, interval=1))\n")))
+        run('faster_rcnn_c4_voc_mocov2', materialise_config(
+            'faster_rcnn_r18_c4_voc_tiny', cfgs, voc, moco))
+        run('retinanet_detco_12k_stopped', materialise_config(
+            'retinanet_r18_coco_tiny', cfgs + '/12k', coco, detco, max_iters=12000),
+            crash_after=2)
+        run('retinanet_mocov2_nothing_found', materialise_config(
+            'retinanet_r18_coco_tiny', cfgs + '/nothing', coco, moco,
+            replace={'score_thr=0.0': 'score_thr=1.01'}))
+        # a launch that failed before its first iteration: its training annotations are missing
+        run('retinanet_detco_no_data', materialise_config(
+            'retinanet_r18_coco_tiny', cfgs + '/no_data', coco, detco,
+            replace={"ann_file='annotations/instances_train2017.json'":
+                     "ann_file='annotations/none.json'"}),
+            fails='annotations/none.json')
+        # the pre-training (no evaluation, not a detector) lands in the same work_dirs/
+        images = image_folder_writer(osp.join(tmp, 'data', 'images'), 8, (64, 80))
+        run('detco_r18_pretrain', detco_config, options={
+            'train_dataloader.dataset.data_root': images, 'train_cfg.max_epochs': 1})
+    finally:
+        torch.set_num_threads(threads)
+    return dict(runs=runs, detco=detco, moco=moco)
+
+
+def make_root(tmp_path, real: dict, *names: str, root: str = 'work_dirs'):
+    """A fresh ``work_dirs/`` with copies (no checkpoints) of the named real runs."""
+    base = tmp_path / root
+    base.mkdir(exist_ok=True)
+    for name in names:
+        clone_run(real['runs'][name], str(base / name))
+    return base
+
+
+def finished_clone(real: dict, root, source: str, name: str, metrics: Dict[str, float],
+                   iters: Optional[int] = None, epochs: Optional[int] = None,
+                   config_edits=()) -> str:
+    """A copy of real run ``source`` as ``root/name``, made to look like a finished run of
+    another schedule (:func:`fake_schedule`), its dumped config edited and its final
+    evaluation replaced by ``metrics``."""
+    work_dir = clone_run(real['runs'][source], str(root / name))
+    fake_schedule(work_dir, iters=iters, epochs=epochs)
+    ts_dir = only_timestamp_dir(work_dir)
+    for edit in config_edits:  # (old, new) or (pattern, replacement, True)
+        rewrite_config(ts_dir, *edit)
+    set_eval_metrics(ts_dir, metrics)
+    return work_dir
+
+
+def retinanet_metrics(ap: float, ap50: float, ap75: float) -> Dict[str, float]:
+    return {'coco/bbox_mAP': ap, 'coco/bbox_mAP_50': ap50, 'coco/bbox_mAP_75': ap75,
+            'coco/bbox_mAP_s': -1.0}
+
+
+def final_metrics(work_dir: str) -> dict:
+    """The last evaluation record of the newest launch, read straight from its files."""
+    stamp = sorted(timestamp_dirs(work_dir))[-1]
+    test_json = osp.join(work_dir, stamp, f'{stamp}.json')
+    if osp.isfile(test_json):
+        with open(test_json) as f:
+            return json.load(f)
+    return read_lines(osp.join(work_dir, stamp, 'vis_data', 'scalars.json'))[-1]
+
+
+# --------------------------------------------------------------------------- expectations
+DASH = '—'
+
+
+def md_tables(markdown: str) -> Dict[str, list]:
+    """``{heading: [[cell, ...] per body row]}`` of the generated markdown."""
+    tables, title = {}, None
+    for line in markdown.splitlines():
+        if line.startswith('### '):
+            title = line[4:]
+            tables[title] = []
+        elif line.startswith('| ') and title is not None:
+            cells = [c.strip() for c in line[2:-2].split(' | ')]
+            if cells[0] not in ('Method', 'Run'):
+                tables[title].append(cells)
+    return tables
+
+
+def _pct(fraction: float) -> Decimal:
+    return Decimal(repr(fraction)) * 100
+
+
+def _r1(value: Decimal) -> Decimal:
+    return value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)
+
+
+def expected_cell(fractions) -> str:
+    """Independent of the library: mean (half up, 1 decimal) [± sample std] of logged
+    fractions."""
+    values = [_pct(f) for f in fractions]
+    text = str(_r1(sum(values) / len(values)))
+    if len(values) > 1:
+        text += f' ± {_r1(statistics.stdev(values))}'
+    return text
+
+
+# --------------------------------------------------------------------------- the library
+PAPER_DATA = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))),
+                      'tools', 'benchmark_data', 'paper_results.json')
+
+
+class Tables:
+    """The library's pipeline over work dirs, as ``tools/benchmark_table.py`` runs it:
+    :func:`read_runs` (``found``), the runs that trained (``runs``), :func:`build_tables`
+    with the paper's data (``tables``, ``unplaced``) and :func:`render_markdown`."""
+
+    def __init__(self, *roots, measured_only: bool = False):
+        from detco_mm.benchmark import (NEVER_TRAINED, build_tables, load_paper_results, read_runs,
+                                        render_markdown)
+        self.roots = [str(r) for r in roots]
+        self.paper = load_paper_results(PAPER_DATA)
+        self.found = read_runs(self.roots)
+        self.runs = [run for run in self.found if run.status != NEVER_TRAINED]
+        self.tables, self.unplaced = build_tables(self.runs, self.paper,
+                                                  measured_only=measured_only)
+        self.names = [osp.basename(osp.abspath(r)) for r in self.roots]
+        self.markdown = render_markdown(self.tables, self.unplaced, len(self.runs), self.names)
+
+    def csv(self) -> str:
+        from detco_mm.benchmark import render_csv
+        return render_csv(self.tables)
+
+    def json(self) -> dict:
+        from detco_mm.benchmark import render_json
+        return json.loads(render_json(self.tables, self.unplaced, self.names, self.paper.source))
+
+
+def write_trial_runs(root, real: dict) -> None:
+    """Finished runs of the paper's schedules under ``root``, made from the real ones with
+    known final metrics: RetinaNet 1x (three DetCo trials, one MoCo v2), RetinaNet 2x as 24
+    epochs (two trials, half-up rounding), VOC 24k with the ten IoU thresholds and one with
+    VOCMetric's default IoU 0.5 only, Cityscapes with the Cityscapes evaluator's keys and one
+    with only COCO-style ones."""
+    for seed, metrics in enumerate([(0.381, 0.570, 0.409), (0.383, 0.575, 0.407),
+                                    (0.379, 0.580, 0.411)]):
+        finished_clone(real, root, 'retinanet_detco_s1', f'retinanet_detco_1x_s{seed}',
+                       retinanet_metrics(*metrics), iters=90000)
+    finished_clone(real, root, 'retinanet_mocov2_nothing_found', 'retinanet_mocov2_1x',
+                   retinanet_metrics(0.372, 0.562, 0.396), iters=90000)
+    # 2x as 24 epochs (MMDetection's COCO 2x) from the epoch-based run; half-up rounding
+    for seed, metrics in enumerate([(0.398, 0.595, 0.424), (0.399, 0.596, 0.424)]):
+        finished_clone(real, root, 'mask_rcnn_random_epochs', f'retinanet_2x_s{seed}',
+                       retinanet_metrics(*metrics), epochs=24,
+                       config_edits=[("type='MaskRCNN'", "type='RetinaNet'")])
+    # VOC 24k with the ten IoU thresholds, and one with VOCMetric's default IoU 0.5 only
+    voc = {f'pascal_voc/AP{t}': 0.5 for t in range(50, 100, 5)}
+    voc.update({'pascal_voc/mAP': 0.581, 'pascal_voc/AP50': 0.826, 'pascal_voc/AP75': 0.645})
+    finished_clone(real, root, 'faster_rcnn_c4_voc_mocov2', 'voc_24k', voc, iters=24000)
+    finished_clone(real, root, 'faster_rcnn_c4_voc_mocov2', 'voc_24k_iou50',
+                   {'pascal_voc/mAP': 0.826, 'pascal_voc/AP50': 0.826}, iters=24000)
+    # Cityscapes: the Cityscapes evaluator's keys, and a run that only has COCO-style ones
+    cityscapes = [("'CocoDataset'", "'CityscapesDataset'")]
+    finished_clone(real, root, 'mask_rcnn_detco', 'cityscapes',
+                   {'coco/segm_mAP': 0.3, 'cityscapes/mAP': 0.351, 'cityscapes/AP@50': 0.640},
+                   iters=24000, config_edits=cityscapes)
+    finished_clone(real, root, 'retinanet_mocov2_nothing_found', 'cityscapes_coco_metric',
+                   {'coco/segm_mAP': 0.3, 'coco/segm_mAP_50': 0.55}, iters=24000,
+                   config_edits=cityscapes + [("type='RetinaNet'", "type='MaskRCNN'")])

@@ -3,7 +3,7 @@
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 dataset_type = 'CocoDataset'
 data_root = 'TINY_DATA_ROOT/'
-metainfo = dict(classes=('a', 'b'))
+metainfo = dict(classes=('person', 'car'))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -21,14 +21,16 @@ train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     batch_sampler=None,
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='annotations/train.json',
-                 data_prefix=dict(img='images/'), metainfo=metainfo,
+    dataset=dict(type=dataset_type, data_root=data_root,
+                 ann_file='annotations/instances_train2017.json',
+                 data_prefix=dict(img='train2017/'), metainfo=metainfo,
                  filter_cfg=dict(filter_empty_gt=True, min_size=8), pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False, drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, ann_file='annotations/val.json',
-                 data_prefix=dict(img='images/'), metainfo=metainfo, test_mode=True,
+    dataset=dict(type=dataset_type, data_root=data_root,
+                 ann_file='annotations/instances_val2017.json',
+                 data_prefix=dict(img='val2017/'), metainfo=metainfo, test_mode=True,
                  pipeline=test_pipeline))
 test_dataloader = val_dataloader
 custom_imports = dict(imports=['detco_mm'], allow_failed_imports=False)
@@ -47,7 +49,8 @@ model = dict(
     train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100),
                    rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=50), rcnn=dict(score_thr=0.0)))
-val_evaluator = dict(type='CocoMetric', ann_file='TINY_DATA_ROOT/annotations/val.json',
+val_evaluator = dict(type='CocoMetric',
+                     ann_file='TINY_DATA_ROOT/annotations/instances_val2017.json',
                      metric=['bbox', 'segm'])
 test_evaluator = val_evaluator
 max_iters = 2
