@@ -70,6 +70,19 @@ def real_runs(tmp_path_factory) -> dict:
                                  write_image_folder, osp.join(TEST_CONFIGS, 'detco_r18_tiny.py'))
 
 
+def load_tool(relative_path: str):
+    """Import a command-line script of ``tools/`` (e.g. ``'benchmark_table.py'``) as a module,
+    for the tests of its command line (``main(argv)``, ``parse_args``) in this process. The
+    logic behind each tool is library code in detco_mm, tested there; tools are no package."""
+    import importlib.util
+    path = osp.join(REPO_ROOT, 'tools', relative_path)
+    name = 'tool_' + osp.splitext(relative_path)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def subprocess_env() -> dict:
     """Environment for running the repo's tools in a subprocess with this interpreter."""

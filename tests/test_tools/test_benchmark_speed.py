@@ -4,24 +4,18 @@ prints the library's table (the library itself:
 tests/test_analysis/test_analysis_benchmark_speed.py). Its options and main() are the CLI
 surface, so the tool is loaded from its file; the library's measurements are checked there."""
 import dataclasses
-import importlib.util
-import os.path as osp
 
 import pytest
 import torch
 
 from detco_mm.analysis.benchmark_speed import BenchmarkSettings
 
-from conftest import REPO_ROOT, write_image_folder
+from conftest import load_tool, write_image_folder
 
 
 @pytest.fixture(scope='module')
 def tool():
-    path = osp.join(REPO_ROOT, 'tools', 'analysis', 'benchmark_speed.py')
-    spec = importlib.util.spec_from_file_location('benchmark_speed_tool', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis/benchmark_speed.py')
 
 
 def test_defaults_and_options_are_the_settings(tool):

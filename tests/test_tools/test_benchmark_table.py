@@ -4,7 +4,6 @@ library (tests/test_benchmark/); the work dirs are the real tiny runs of the ``r
 session fixture (tests/conftest.py). One test runs the tool as users do, in a fresh
 interpreter; the others call its ``main(argv)`` in this process (a fresh interpreter costs
 several seconds of importing torch and mmdet each)."""
-import importlib.util
 import io
 import json
 import os
@@ -16,19 +15,12 @@ from detco_mm.benchmark import END_MARKER, START_MARKER
 
 import benchmark_runs as br
 from benchmark_runs import Tables, md_tables
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'benchmark_table.py')
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_table_tool', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-tool = _load_tool()
+tool = load_tool('benchmark_table.py')
 
 
 def run_tool(*args):

@@ -1,16 +1,12 @@
 """tools/dataset_converters/coco_subset.py, the command line over detco_mm.datasets.coco_subset
 (tested in tests/test_datasets/test_coco_subset.py): several percents at once, the lines it
 prints, ``--out``, and its errors as exit messages."""
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import load_tool
 from detection_data import write_coco_train_with_info
-
-SCRIPT = osp.join(REPO_ROOT, 'tools', 'dataset_converters', 'coco_subset.py')
 
 
 @pytest.fixture
@@ -25,10 +21,7 @@ def load(path):
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location('coco_subset_script', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('dataset_converters/coco_subset.py')
 
 
 def test_command_line(coco, tmp_path, capsys):

@@ -4,7 +4,6 @@ extension, a success prints what was exported, and every refusal of the library 
 are tested in tests/test_model_converters/test_backbone_export.py), safe loading's included,
 ends the tool with exit status 1 and one line ``export_backbone.py: <message>`` on stderr and
 no traceback. One test runs the tool as users do, in a fresh interpreter."""
-import importlib.util
 import os.path as osp
 import subprocess
 import sys
@@ -15,20 +14,13 @@ import torch
 from detco_mm.model_converters.backbone_export import describe, extract_backbone
 
 from checkpoint_files import unwritable_dir, write_no_checkpoint_files
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 from detection_data import write_detco_checkpoint
 
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'model_converters', 'export_backbone.py')
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location('export_backbone_script', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-export_script = _load_script()
+export_script = load_tool('model_converters/export_backbone.py')
 
 
 @pytest.fixture(scope='module')
