@@ -22,7 +22,7 @@
 #   DETCO_WHEEL_CACHE    where built mmcv wheels are kept, one subdirectory per Python tag,
 #                        torch version and ops variant (default: ~/.cache/detco_mm/wheels)
 #   DETCO_EXTRA_WHEELS   extra directories (':'-separated) of ready wheels, searched first
-#                        (default: <repo>/../shared/wheels when it exists; set to '' to skip);
+#                        (default: none);
 #                        their mmcv wheels are classified by inspecting their compiled ops
 #   DETCO_FORCE=1        reinstall even when the environment is up to date
 # With no network: put the needed wheels in a directory and set PIP_FIND_LINKS=DIR
@@ -34,7 +34,7 @@ VENV="${DETCO_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3.11}"
 TORCH_MODE="${DETCO_TORCH:-pinned}"
 WHEEL_CACHE="${DETCO_WHEEL_CACHE:-$HOME/.cache/detco_mm/wheels}"
-EXTRA_WHEELS="${DETCO_EXTRA_WHEELS-$ROOT/../shared/wheels}"
+EXTRA_WHEELS="${DETCO_EXTRA_WHEELS-}"
 MMCV_VERSION=2.0.1
 WHEELS_PY="$ROOT/detco_mm/install/mmcv_wheels.py"
 STAMP="$VENV/.detco_install_stamp"

@@ -15,7 +15,7 @@ CUDA version and a set of GPU architectures. This module
   entries of its ``mmcv/_ext*.so`` (``libcudart`` / ``libc10_cuda`` mean CUDA ops) and the GPU
   architectures of the cubins in its ``.nv_fatbin`` section; a sidecar ``<wheel>.detco.json``
   written next to every wheel the install builds adds the torch version;
-* picks the first acceptable wheel from flat directories (e.g. ``../shared/wheels``) and the
+* picks the first acceptable wheel from flat directories (``DETCO_EXTRA_WHEELS``) and the
   cache (:func:`find_wheel`), saying on stderr why each other candidate was skipped.
 
 Standard library only: the install runs it as a script before anything else is installed::
