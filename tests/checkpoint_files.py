@@ -1,5 +1,5 @@
 """Files that the backbone exporter must refuse (tests/test_model_converters/ for the library,
-tests/test_tools/test_model_converters.py for what the command line shows): files that are no
+tests/test_tools/test_export_backbone.py for what the command line shows): files that are no
 PyTorch checkpoint, each with the message expected for it, and a directory that refuses writes.
 """
 import os

@@ -12,7 +12,7 @@ load strictly into MMDetection's, MMSelfSup's and torchvision's ResNet. Inputs w
 ``module.`` prefix, extracted backbones, truncated files, files that are no checkpoint (text,
 random bytes, detectron2 pickles, ...), incomplete backbones, checkpoints without a backbone and
 output paths that cannot be written each get one message naming the file and the fix (what the
-command line shows of them: tests/test_tools/test_model_converters.py).
+command line shows of them: tests/test_tools/test_export_backbone.py).
 """
 import os.path as osp
 import pickle

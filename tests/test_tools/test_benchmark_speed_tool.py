@@ -1,7 +1,7 @@
 """tools/analysis/benchmark_speed.py, the command line over detco_mm.analysis.benchmark_speed:
 its options become the library's settings, bad combinations are argparse errors, and a run
 prints the library's table (the library itself:
-tests/test_analysis/test_analysis_benchmark_speed.py). Its options and main() are the CLI
+tests/test_analysis/test_benchmark_speed.py). Its options and main() are the CLI
 surface, so the tool is loaded from its file; the library's measurements are checked there."""
 import dataclasses
 
