@@ -190,10 +190,18 @@ def check_train_config(cfg: Any, world_size: int = 1) -> None:
 _UNEXPECTED = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 
 
-def accepted_arguments(cls: type) -> Optional[Set[str]]:
+def accepted_arguments(cls: type, named_only: bool = False) -> Optional[Set[str]]:
     """Keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up the MRO.
 
-    Returns None when the chain ends in an open ``**kwargs``.
+    Args:
+        cls (type): The class.
+        named_only (bool): When the chain ends in an open ``**kwargs``, return the arguments
+            named along it instead of None (for classes whose ``**kwargs`` accept nothing
+            more, :data:`_KWARGS_GO_NOWHERE`). Defaults to False.
+
+    Returns:
+        Optional[Set[str]]: The names; None when the chain ends in an open ``**kwargs`` (the
+        class decides) and not ``named_only``.
     """
     names: Set[str] = set()
     for klass in cls.__mro__:
@@ -204,7 +212,7 @@ def accepted_arguments(cls: type) -> Optional[Set[str]]:
         names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         if not any(p.kind == p.VAR_KEYWORD for p in params):
             return names - {'self'}
-    return None
+    return names - {'self'} if named_only else None
 
 
 def _type_name(value: Any) -> str:
@@ -286,17 +294,6 @@ def explain_config_errors(cfg: Any) -> Iterator[None]:
 _KWARGS_GO_NOWHERE = ('CheckpointHook', )
 
 
-def _named_arguments(cls: type) -> Set[str]:
-    names: Set[str] = set()
-    for klass in cls.__mro__:
-        init = klass.__dict__.get('__init__')
-        if init is None or klass is object:
-            continue
-        params = inspect.signature(init).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return names - {'self'}
-
-
 def _registry_class(registry: Any, type_value: Any, scope: Optional[str]) -> Optional[type]:
     if isinstance(type_value, type):
         return type_value
@@ -316,7 +313,7 @@ def _check_keys(path: str, cfg: Any, cls: Optional[type], extra: Iterable[str] =
         return
     valid = accepted_arguments(cls)
     if valid is None and cls.__name__ in _KWARGS_GO_NOWHERE:
-        valid = _named_arguments(cls)
+        valid = accepted_arguments(cls, named_only=True)
     if valid is None:  # open **kwargs: the class decides
         return
     valid = (set(valid) | set(extra)) - set(drop)
