@@ -1,18 +1,9 @@
-"""Tiny detection datasets in the real on-disk layouts MMDetection reads.
+"""Test helpers for detection data and checkpoints.
 
-Every image shows a few coloured rectangles and ellipses on a plain background; each shape is an
-object whose box and mask are known exactly (the polygon that was filled; drawn by
-:func:`detco_mm.demo.scenes.draw_objects`, which ``make demo``'s data uses too). Layouts:
-
-- COCO: ``train2017/``, ``val2017/``, ``annotations/instances_{train,val}2017.json`` (polygons).
-- PASCAL VOC: ``VOC2007/`` and ``VOC2012/`` with ``JPEGImages/``, ``Annotations/*.xml`` and
-  ``ImageSets/Main/{trainval,test}.txt``.
-- Cityscapes: ``leftImg8bit/{train,val}/<city>/*_leftImg8bit.png``,
-  ``gtFine/{train,val}/<city>/*_gtFine_{instanceIds,labelIds}.png``, and the instance json that
-  MMDetection's ``tools/dataset_converters/cityscapes.py`` makes from them (run here).
-
-The writers live in :mod:`detco_mm.gpu_check.detection_sets`; this module re-exports them and
-adds the test-only helpers.
+The writers of tiny COCO / VOC / Cityscapes sets in MMDetection's on-disk layouts are library
+code, :mod:`detco_mm.gpu_check.detection_sets` (``tools/gpu_check.py`` uses them too); this
+module re-exports them and adds the test-only helpers: a DetCo checkpoint to export, the CPU
+smoke-run shrink of the fine-tuning configs, a COCO train set with ``info``.
 """
 import os
 import os.path as osp
