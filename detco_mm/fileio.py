@@ -6,9 +6,13 @@ sees either the previous file or the complete new one, never a truncated one. Wi
 ``fsync=True`` the data and the rename also survive a crash of the machine.
 """
 import contextlib
+import itertools
 import os
 import os.path as osp
+import stat
 from typing import IO, Any, Iterator, Optional
+
+_CALLS = itertools.count()  # tells apart the temporaries of concurrent writes in one process
 
 
 def temporary_name(path: str) -> str:
@@ -64,24 +68,29 @@ def atomic_write(path: str, mode: str = 'wb', *, fsync: bool = False,
     The file object writes to ``tmp``; when the ``with`` block ends without an exception,
     ``tmp`` is renamed over ``path``. When the block (or the rename) raises, ``tmp`` is deleted
     and ``path`` keeps what it had (or stays absent). A process killed mid-write leaves
-    ``path`` as it was and ``tmp`` behind.
+    ``path`` as it was and ``tmp`` behind. A replaced file keeps its permission bits; a new one
+    gets the umask's, as :func:`open` gives them.
 
     Args:
         path (str): The final name; its directory must exist.
-        mode (str): A write mode of :func:`open` (``'w'``, ``'wb'``, ...).
+        mode (str): A truncating write mode of :func:`open`: ``'w'`` or ``'wb'`` (``'x'``, which
+            must not replace a file, cannot be had with a rename).
         fsync (bool): fsync the file before the rename and the directory after it.
         tmp (str, optional): The temporary name, a sibling of ``path``; default
-            :func:`temporary_name`.
+            :func:`temporary_name` plus a number of this call, so that writes of the same
+            path in one process do not share it.
         **open_kwargs: Passed to :func:`open` (``encoding=...``).
 
     Yields:
         IO: The open file.
     """
-    if not any(c in mode for c in 'wx'):
-        raise ValueError(f'atomic_write: mode {mode!r} does not write a new file')
-    tmp = tmp or temporary_name(path)
+    if 'w' not in mode or any(c in mode for c in 'xa+'):
+        raise ValueError(f'atomic_write: mode {mode!r} is not a truncating write mode (w, wb)')
+    tmp = tmp or f'{temporary_name(path)}.{next(_CALLS)}'
     try:
         with open(tmp, mode, **open_kwargs) as f:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
             yield f
         if fsync:
             replace_durably(tmp, path)

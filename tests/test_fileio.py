@@ -1,7 +1,9 @@
 """detco_mm.fileio: a file is written whole or not at all, on real files (and a real SIGKILL)."""
 import os
 import os.path as osp
+import re
 import signal
+import stat
 
 import pytest
 
@@ -90,10 +92,43 @@ def test_unwritable_directory_fails_before_touching_anything(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_read_modes_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="mode 'r' does not write a new file"):
-        with atomic_write(str(tmp_path / 'x'), 'r'):
+@pytest.mark.parametrize('mode', ['r', 'rb', 'a', 'ab', 'x', 'xb', 'w+', 'r+b'])
+def test_modes_other_than_a_truncating_write_are_refused(tmp_path, mode):
+    """'x' must not replace an existing file and 'a' / '+' read what is there: a rename over
+    the final name can honour neither, so they are refused before anything is written."""
+    path = tmp_path / 'kept'
+    path.write_text('old')
+    with pytest.raises(ValueError, match=re.escape(f"mode {mode!r} is not a truncating write")):
+        with atomic_write(str(path), mode):
             pass
+    assert path.read_text() == 'old' and os.listdir(tmp_path) == ['kept']
+
+
+def test_nested_writes_of_one_path_do_not_share_a_temporary(tmp_path):
+    path = str(tmp_path / 'out.txt')
+    with atomic_write(path, 'w') as outer:
+        with atomic_write(path, 'w') as inner:
+            inner.write('inner')
+        outer.write('outer')
+    with open(path) as f:
+        assert f.read() == 'outer'  # the last complete write wins
+    assert os.listdir(tmp_path) == ['out.txt']
+
+
+def test_replaced_file_keeps_its_permissions_and_a_new_one_gets_the_umasks(tmp_path):
+    private = tmp_path / 'private.json'
+    private.write_text('{}')
+    os.chmod(private, 0o600)
+    with atomic_write(str(private), 'w') as f:
+        f.write('{"a": 1}')
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    umask = os.umask(0o022)
+    try:
+        with atomic_write(str(tmp_path / 'new.json'), 'w') as f:
+            f.write('{}')
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / 'new.json').st_mode) == 0o644
 
 
 def test_temporary_name_is_a_hidden_sibling_and_replace_durably_renames(tmp_path):
