@@ -115,10 +115,12 @@ class DetCo(BaseModel):
         """
         neck_stages = getattr(self.neck, 'num_stages', len(stages))
         if neck_stages != len(stages):
+            in_channels = getattr(self.neck, 'in_channels', None)  # a custom neck may lack it
             raise ValueError(
-                f'DetCo: model.neck.in_channels={tuple(self.neck.in_channels)} lists '
-                f'{neck_stages} stages but model.backbone.out_indices selects {len(stages)} '
-                f'stages {stages}; give the neck the channels of each selected stage.')
+                f'DetCo: model.neck.in_channels='
+                f'{"?" if in_channels is None else tuple(in_channels)} lists {neck_stages} '
+                f'stages but model.backbone.out_indices selects {len(stages)} stages {stages}; '
+                f'give the neck the channels of each selected stage.')
         out = getattr(self.neck, 'out_channels', feat_dim)
         if out != feat_dim:
             raise ValueError(
