@@ -10,6 +10,7 @@ depth. :func:`iter_datasets` yields each of them once, with its config key path,
   data),
 - :mod:`detco_mm.benchmark.recognise` (the data set type and the training data of a run).
 """
+import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Any, Iterator, List, Mapping, Tuple
@@ -96,9 +97,9 @@ def data_path_problems(dataset: Mapping, key: str) -> List[DataPathProblem]:
     Checked in this order: ``data_root`` (a directory; when it is missing nothing else of the
     dataset is checked), ``ann_file`` (a file) and every folder of ``data_prefix`` (a dict of
     prefixes such as ``img_path``, or a plain folder as some mmcls datasets take it). Relative
-    paths are taken under ``data_root``. Empty values and URIs are not checked, and a dataset
-    whose ``data_root`` is a URI (or not a string) is not checked at all: its relative paths
-    are remote too.
+    paths are taken under ``data_root``. Empty values and URIs are not checked; under a
+    ``data_root`` that is a URI only absolute local paths are (the relative ones are remote
+    too, while MMEngine reads an absolute path as it is).
 
     Args:
         dataset (Mapping): One dataset config (not the datasets it wraps: see
@@ -109,26 +110,30 @@ def data_path_problems(dataset: Mapping, key: str) -> List[DataPathProblem]:
         List[DataPathProblem]: The problems found, in the order above; empty when all exist.
     """
     root = dataset.get('data_root') or ''
-    if not isinstance(root, str) or is_remote(root):
+    root = os.fspath(root) if isinstance(root, os.PathLike) else root
+    if not isinstance(root, str):
         return []
-    if root and not osp.isdir(root):
+    remote_root = is_remote(root)
+    if root and not remote_root and not osp.isdir(root):
         return [DataPathProblem(key, 'data_root', root, root, 'directory does not exist')]
+
+    def checked(path: Any) -> bool:  # a local path this machine can look at
+        return (isinstance(path, str) and bool(path) and not is_remote(path)
+                and (osp.isabs(path) or not remote_root))
 
     def under_root(path: str) -> str:
         return path if osp.isabs(path) else osp.join(root, path)
 
     problems = []
     ann_file = dataset.get('ann_file') or ''
-    if isinstance(ann_file, str) and ann_file and not is_remote(ann_file) and \
-            not osp.isfile(under_root(ann_file)):
+    if checked(ann_file) and not osp.isfile(under_root(ann_file)):
         problems.append(DataPathProblem(key, 'ann_file', ann_file, under_root(ann_file),
                                         'file does not exist'))
     prefixes = dataset.get('data_prefix') or {}
     if isinstance(prefixes, str):  # a plain folder
         prefixes = {'': prefixes}
     for name, prefix in (prefixes.items() if isinstance(prefixes, Mapping) else ()):
-        if isinstance(prefix, str) and prefix and not is_remote(prefix) and \
-                not osp.isdir(under_root(prefix)):
+        if checked(prefix) and not osp.isdir(under_root(prefix)):
             problems.append(DataPathProblem(key, f'data_prefix.{name}' if name else 'data_prefix',
                                             prefix, under_root(prefix),
                                             'directory does not exist'))

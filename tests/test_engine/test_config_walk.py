@@ -90,5 +90,13 @@ def test_data_path_problems_of_one_dataset(tmp_path):
     # remote: not judged, and a remote root's relative paths are remote too
     assert data_path_problems(dict(ok, data_root='s3://bucket/coco/'), key) == []
     assert data_path_problems(dict(ok, ann_file='s3://bucket/a.json'), key) == []
+    # ... but an absolute local path under a remote root is read locally, so it is checked
+    local = dict(ok, data_root='s3://bucket/coco/', ann_file=str(tmp_path / 'gone.json'),
+                 data_prefix=dict(img=str(tmp_path / 'images'), seg=str(tmp_path / 'nope')))
+    assert [(p.name, p.path) for p in data_path_problems(local, key)] == [
+        ('ann_file', str(tmp_path / 'gone.json')), ('data_prefix.seg', str(tmp_path / 'nope'))]
+    # a pathlib data_root is a local path like its string
+    assert [p.name for p in data_path_problems(dict(ok, data_root=tmp_path / 'nope'), key)] == [
+        'data_root']
     # empty values are not paths (ann_file='' reads every image under the folder)
     assert data_path_problems(dict(ok, ann_file='', data_prefix=dict(img='')), key) == []
