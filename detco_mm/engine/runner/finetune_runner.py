@@ -230,28 +230,47 @@ _LAYOUTS = {'mmdet': "MMDetection's layout", 'mmcls': "mmcls's layout",
             'mmpretrain': "mmpretrain's layout", 'mmselfsup': "MMSelfSup's layout"}
 
 
-def dataset_layout(dataset: Any, default_scope: Optional[str]) -> str:
+def _own_scope(dataset: Mapping) -> Optional[str]:
+    """The registry scope a dataset config names itself: a ``scope.Type`` type, or ``_scope_``."""
+    kind = dataset.get('type')
+    if isinstance(kind, str) and '.' in kind:
+        return kind.split('.', 1)[0]
+    return dataset.get('_scope_')
+
+
+def dataset_layout(dataset: Mapping, scope: Optional[str]) -> str:
     """The on-disk layout a dataset config reads, for "put the dataset there (...)".
 
     Args:
-        dataset (Any): A dataset config (its innermost dataset is used when it wraps others).
-        default_scope (Optional[str]): The config's ``default_scope``, for a dataset without
-            ``_scope_``.
+        dataset (Mapping): A dataset config.
+        scope (Optional[str]): The registry scope it is built in: its own (:func:`_own_scope`),
+            else its wrapper's, else the config's ``default_scope``.
 
     Returns:
         str: e.g. ``"MMDetection's layout"`` (scope ``mmdet``), ``"MMSelfSup's ImageNet
         layout"`` (type ``ImageNet``, as mmcls and MMSelfSup read it), else named by the
         scope or the type.
     """
-    leaf = next((d for _, d in iter_datasets(dataset, '', leaves_only=True)), {})
-    top_scope = dataset.get('_scope_') if isinstance(dataset, Mapping) else None
-    scope = leaf.get('_scope_') or top_scope or default_scope
-    kind = str(leaf.get('type', '')).rsplit('.', 1)[-1]
+    kind = str(dataset.get('type', '')).rsplit('.', 1)[-1]
     if scope != 'mmdet' and kind == 'ImageNet':
         return "MMSelfSup's ImageNet layout"
     if scope in _LAYOUTS:
         return _LAYOUTS[scope]
     return f'the layout {kind} reads' if kind else 'the layout its dataset type reads'
+
+
+def _datasets_with_scopes(dataset: Any, key: str,
+                          default_scope: Optional[str]) -> List[Tuple[str, Mapping, Optional[str]]]:
+    """``(key, dataset cfg, scope)`` of a loader's datasets, wrappers included: MMEngine builds
+    a wrapped dataset in its wrapper's scope unless it names its own."""
+    found: List[Tuple[str, Mapping, Optional[str]]] = []
+    scopes: Dict[str, Optional[str]] = {}
+    for where, ds in iter_datasets(dataset, key):  # a wrapper comes before what it wraps
+        parent = where.rsplit('.dataset', 1)[0] if where != key else None
+        scope = _own_scope(ds) or scopes.get(parent, default_scope)
+        scopes[where] = scope
+        found.append((where, ds, scope))
+    return found
 
 
 def _data_problems(cfg: Config, stage: str) -> List[Tuple[str, str, str, str]]:
@@ -260,11 +279,16 @@ def _data_problems(cfg: Config, stage: str) -> List[Tuple[str, str, str, str]]:
     problems = []
     loader = cfg.get(f'{stage}_dataloader')
     dataset = loader.get('dataset') if isinstance(loader, Mapping) else None
-    layout = dataset_layout(dataset, cfg.get('default_scope'))
-    for where, ds in iter_datasets(dataset, f'{stage}_dataloader.dataset'):
+    key = f'{stage}_dataloader.dataset'
+    datasets = _datasets_with_scopes(dataset, key, cfg.get('default_scope'))
+    leaves = {where for where, _ in iter_datasets(dataset, key, leaves_only=True)}
+    # the evaluator's files are named by the layout of the (first) dataset that reads data
+    layout = next((dataset_layout(ds, scope) for where, ds, scope in datasets if where in leaves),
+                  dataset_layout({}, None))
+    for where, ds, scope in datasets:
         for problem in data_path_problems(ds, where):
             problems.append((problem.path, problem.field, problem.what,
-                             dataset_layout(ds, cfg.get('default_scope'))))
+                             dataset_layout(ds, scope)))
     evaluators = cfg.get(f'{stage}_evaluator') if stage != 'train' else None
     evaluators = evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]
     for i, metric in enumerate(evaluators):

@@ -159,3 +159,24 @@ def test_every_wrapped_dataset_is_checked_and_the_layout_named_by_scope(tmp_path
     cfg.train_dataloader.dataset.datasets[0].dataset.data_root = 's3://bucket/coco/'
     cfg.train_dataloader.dataset.datasets[1].data_root = 's3://bucket/imagenet/'
     check_finetune_inputs(cfg, stages=('train', ))
+
+
+@pytest.mark.parametrize('make_dataset', [
+    lambda root: dict(type='mmdet.CocoDataset', data_root=root),  # the scope in the type
+    lambda root: dict(type='ConcatDataset', _scope_='mmdet',  # a wrapper's scope reaches in
+                      datasets=[dict(type='CocoDataset', data_root=root)]),
+    lambda root: dict(type='RepeatDataset', times=2, _scope_='mmdet',
+                      dataset=dict(type='ImageNet', data_root=root))],
+    ids=['scoped-type', 'wrapper-scope', 'wrapper-scope-imagenet'])
+def test_layout_follows_the_scope_the_dataset_is_built_in(tmp_path, make_dataset):
+    """Under default_scope='mmselfsup', a dataset that MMEngine builds in mmdet's scope reads
+    MMDetection's layout (an ImageNet there included: the scope decides)."""
+    from mmengine.config import Config
+
+    from detco_mm.engine.runner.finetune_runner import check_finetune_inputs
+    cfg = Config(dict(default_scope='mmselfsup',
+                      val_dataloader=dict(dataset=make_dataset(str(tmp_path / 'nope')))))
+    with pytest.raises(FinetuneInputError) as e:
+        check_finetune_inputs(cfg, stages=('val', ))
+    assert "directory does not exist" in str(e.value)
+    assert "(MMDetection's layout)" in str(e.value)
