@@ -27,9 +27,8 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
-from detco_mm.benchmark import (NEVER_TRAINED, PaperDataError, SectionError, build_tables,
-                                load_paper_results, read_runs, render_csv, render_json,
-                                render_markdown, render_png, replace_section)
+from detco_mm.benchmark import (PaperDataError, SectionError, build_report, load_paper_results,
+                                render_png, replace_section)
 
 DEFAULT_PAPER_DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_data',
                               'paper_results.json')
@@ -97,21 +96,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     except PaperDataError as e:
         return _fail(str(e))
 
-    found = read_runs(args.work_dirs)
-    never_trained = [run for run in found if run.status == NEVER_TRAINED]
-    runs = [run for run in found if run.status != NEVER_TRAINED]
-    tables, unplaced = build_tables(runs, paper, measured_only=args.measured_only)
-    roots = [osp.basename(osp.abspath(w)) for w in args.work_dirs]
-    markdown = render_markdown(tables, unplaced, len(runs), roots)
+    result = build_report(args.work_dirs, paper, measured_only=args.measured_only)
+    markdown, tables = result.markdown, result.tables
 
     report = []
     if args.readme:
         new = replace_section(readme_text, markdown, args.readme)
         changed = new != readme_text and _write(args.readme, new.encode('utf-8'))
         report.append(f'{args.readme}: {"updated" if changed else "unchanged"}')
-    outputs = [(args.markdown, markdown), (args.csv, render_csv(tables) if args.csv else None),
-               (args.json, render_json(tables, unplaced, roots, paper.source)
-                if args.json else None)]
+    outputs = [(args.markdown, markdown), (args.csv, result.csv() if args.csv else None),
+               (args.json, result.json() if args.json else None)]
     for path, text in outputs:
         if path:
             changed = _write(path, text.encode('utf-8'))
@@ -132,10 +126,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     measured = sum(row.trials for table in tables for row in table.our_rows)
     problems = sum(len(table.problem_rows) for table in tables)
+    runs = result.runs
     summary = (f'benchmark_table.py: {len(runs)} run{"s" if len(runs) != 1 else ""}: '
                f'{measured} with a result, {problems} '
-               f'without one, {len(unplaced)} in no table')
+               f'without one, {len(result.unplaced)} in no table')
     print('; '.join([summary] + report), file=sys.stderr)
+    never_trained = result.never_trained
     if never_trained:
         print(f'benchmark_table.py: skipped {_count(never_trained, "run")} that never trained '
               '(no training iteration or evaluation logged: failed before training, or still '

@@ -2,9 +2,10 @@
 as the markdown (tests/test_benchmark/test_tables.py), from the same hand-made trial runs."""
 import csv
 import io
+import json
 
 import benchmark_runs as br
-from benchmark_runs import Tables
+from benchmark_runs import library_report
 
 
 def test_trials_in_csv_and_json(tmp_path, real_runs):
@@ -12,7 +13,7 @@ def test_trials_in_csv_and_json(tmp_path, real_runs):
     root = tmp_path / 'work_dirs'
     root.mkdir()
     br.write_trial_runs(root, real)
-    result = Tables(root, measured_only=True)
+    result = library_report(root, measured_only=True)
 
     lines = list(csv.DictReader(io.StringIO(result.csv(), newline='')))
     ours = [r for r in lines if r['benchmark'] == 'coco_retinanet_1x' and r['row'] == 'ours'
@@ -32,7 +33,7 @@ def test_trials_in_csv_and_json(tmp_path, real_runs):
     assert [(r['column'], r['status'], r['value']) for r in incomplete] == [
         ('AP', 'incomplete', ''), ('AP50', 'incomplete', '82.6000'), ('AP75', 'incomplete', '')]
 
-    data = result.json()
+    data = json.loads(result.json())
     by_key = {b['key']: b for b in data['benchmarks']}
     assert list(by_key) == ['voc_faster_rcnn_c4_24k', 'coco_retinanet_1x', 'coco_retinanet_2x',
                             'cityscapes_mask_rcnn_fpn_24k']

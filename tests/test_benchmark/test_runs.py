@@ -2,6 +2,7 @@
 the reason, resumed and relaunched runs report their newest finished launch, runs and launches
 that never trained are told apart. The work dirs are edited copies of the real tiny runs of
 the ``real_runs`` session fixture (tests/conftest.py)."""
+import json
 import os
 import os.path as osp
 import shutil
@@ -9,7 +10,7 @@ import shutil
 from detco_mm.benchmark import NEVER_TRAINED
 
 import benchmark_runs as br
-from benchmark_runs import DASH, Tables, expected_cell, final_metrics, md_tables
+from benchmark_runs import DASH, expected_cell, final_metrics, library_report, md_tables
 
 
 def test_broken_runs_are_listed_with_the_reason(tmp_path, real_runs):
@@ -54,7 +55,7 @@ def test_broken_runs_are_listed_with_the_reason(tmp_path, real_runs):
     br.rewrite_config(br.only_timestamp_dir(sneaky), "backend_args = None",
                       f"backend_args = open({str(marker)!r}, 'w')")
 
-    result = Tables(root, measured_only=True)
+    result = library_report(root, measured_only=True)
     markdown = result.markdown
     assert not marker.exists()
     tables = md_tables(markdown)
@@ -88,7 +89,7 @@ def test_broken_runs_are_listed_with_the_reason(tmp_path, real_runs):
          f'{osp.basename(ts)}/vis_data/config.py is not valid Python (line 1)'],
         ['`work_dirs/only_config`', 'no logs',
          'no MMEngine launch in it (no <timestamp>/ directory)']]
-    assert [r['name'] for r in result.json()['runs_in_no_table']] == [
+    assert [r['name'] for r in json.loads(result.json())['runs_in_no_table']] == [
         'work_dirs/empty', 'work_dirs/faster_rcnn_fpn', 'work_dirs/garbage_config',
         'work_dirs/only_config']
 
@@ -128,7 +129,7 @@ def test_resumed_runs_take_the_newest_finished_launch(tmp_path, real_runs):
     br.copy_launch(failed_twice, no_data_stamp, '20000101_000000',
                    traceback="FileNotFoundError: file 'annotations/none.json' does not exist")
 
-    result = Tables(root, measured_only=True)
+    result = library_report(root, measured_only=True)
     markdown = result.markdown
     rows = md_tables(markdown)['COCO RetinaNet R50-FPN, 2 iters']
     train_s0 = br.read_lines(osp.join(tested, br.timestamp_dirs(tested)[0], 'vis_data',
@@ -150,7 +151,7 @@ def test_resumed_runs_take_the_newest_finished_launch(tmp_path, real_runs):
         'ours', f"`{real['detco']}`", 'unfinished', DASH, DASH, DASH,
         '`work_dirs/stopped`: unfinished: reached iteration 1 of 2 (still running, or stopped '
         'without a logged error)']
-    row = result.json()['benchmarks'][-1]['our_rows'][0]
+    row = json.loads(result.json())['benchmarks'][-1]['our_rows'][0]
     launches = {r['name']: r['launch'] for r in row['runs']}
     assert launches == {'work_dirs/relaunched': stamp, 'work_dirs/resumed': stamp,
                         'work_dirs/retried': stamp,

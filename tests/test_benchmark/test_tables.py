@@ -10,12 +10,13 @@ evaluation finds nothing, one that failed before training, a ``tools/test.py``-s
 launch. Longer-schedule runs are hand-made from copies of those (the edits are in
 tests/data/benchmark/benchmark_runs.py), so every file the library reads is in MMEngine's format.
 """
+import json
 import os.path as osp
 
 from detco_mm.benchmark import NEVER_TRAINED
 
 import benchmark_runs as br
-from benchmark_runs import DASH, Tables, expected_cell, final_metrics, md_tables
+from benchmark_runs import DASH, expected_cell, final_metrics, library_report, md_tables
 
 PAPER_TITLES = [
     'VOC07+12 Faster R-CNN R50-C4, 24k iters',
@@ -43,7 +44,7 @@ NOTES = 'backbone ResNet-18 (paper: ResNet-50); total batch 2 (paper: 16)'
 def test_real_runs_make_the_tables_cell_by_cell(tmp_path, real_runs):
     real = real_runs
     root = br.make_root(tmp_path, real, *real['runs'])
-    result = Tables(root)
+    result = library_report(root)
     markdown = result.markdown
     tables = md_tables(markdown)
     detco, moco = f"`{real['detco']}`", f"`{real['moco']}`"
@@ -137,7 +138,7 @@ def test_real_runs_make_the_tables_cell_by_cell(tmp_path, real_runs):
     assert 'Paper: Table 4, FPN columns.' in markdown
 
     # measured_only keeps the tables with runs of ours
-    assert list(md_tables(Tables(root, measured_only=True).markdown)) == [
+    assert list(md_tables(library_report(root, measured_only=True).markdown)) == [
         'VOC07+12 Faster R-CNN R50-C4, 2 iters', 'COCO Mask R-CNN R50-FPN, 2 iters',
         'COCO RetinaNet R50-FPN, 2 iters', 'COCO RetinaNet R50-FPN, 12k iters',
         'Runs in no table']
@@ -148,7 +149,7 @@ def test_trials_mean_std_and_delta_to_the_paper(tmp_path, real_runs):
     root = tmp_path / 'work_dirs'
     root.mkdir()
     br.write_trial_runs(root, real)
-    tables = md_tables(Tables(root, measured_only=True).markdown)
+    tables = md_tables(library_report(root, measured_only=True).markdown)
     detco, moco = f"`{real['detco']}`", f"`{real['moco']}`"
     assert tables['COCO RetinaNet R50-FPN, 1x (90k iters)'] == RETINANET_PAPER_1X + [
         ['ours', detco, '3', '38.1 ± 0.2 (+0.1)', '57.5 ± 0.5 (+0.1)', '40.9 ± 0.2 (+0.2)',
@@ -205,7 +206,7 @@ def test_other_schedules_are_other_rows(tmp_path, real_runs):
     br.finished_clone(real, root, 'retinanet_detco_s1', 'iters_12k',
                       br.retinanet_metrics(0.235, 0.38, 0.24), iters=12000)
 
-    result = Tables(root, measured_only=True)
+    result = library_report(root, measured_only=True)
     tables = md_tables(result.markdown)
     assert list(tables) == ['COCO RetinaNet R50-FPN, 12k iters',
                             'COCO RetinaNet R50-FPN, 1x (90k iters)']
@@ -222,7 +223,7 @@ def test_other_schedules_are_other_rows(tmp_path, real_runs):
          '`work_dirs/steps_default_s1`'],
         ['ours', detco, '1', '39.1 (+1.1)', f'schedule {iters}; lr schedule lr steps (x0.1) at '
          f'60000, 80000 iters; {NOTES}; runs: `work_dirs/steps_60k_80k`']]
-    rows = result.json()['benchmarks'][1]['our_rows']
+    rows = json.loads(result.json())['benchmarks'][1]['our_rows']
     assert [(r['train_loop'], r['lr_schedule'], r['trials']) for r in rows] == [
         (epochs, ['lr steps (x0.1) at 2 iters'], 1), (iters, ['lr steps (x0.1) at 2 iters'], 2),
         (iters, ['lr steps (x0.1) at 60000, 80000 iters'], 1)]

@@ -454,30 +454,12 @@ PAPER_DATA = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspat
                       'tools', 'benchmark_data', 'paper_results.json')
 
 
-class Tables:
-    """The library's pipeline over work dirs, as ``tools/benchmark_table.py`` runs it:
-    :func:`read_runs` (``found``), the runs that trained (``runs``), :func:`build_tables`
-    with the paper's data (``tables``, ``unplaced``) and :func:`render_markdown`."""
-
-    def __init__(self, *roots, measured_only: bool = False):
-        from detco_mm.benchmark import (NEVER_TRAINED, build_tables, load_paper_results, read_runs,
-                                        render_markdown)
-        self.roots = [str(r) for r in roots]
-        self.paper = load_paper_results(PAPER_DATA)
-        self.found = read_runs(self.roots)
-        self.runs = [run for run in self.found if run.status != NEVER_TRAINED]
-        self.tables, self.unplaced = build_tables(self.runs, self.paper,
-                                                  measured_only=measured_only)
-        self.names = [osp.basename(osp.abspath(r)) for r in self.roots]
-        self.markdown = render_markdown(self.tables, self.unplaced, len(self.runs), self.names)
-
-    def csv(self) -> str:
-        from detco_mm.benchmark import render_csv
-        return render_csv(self.tables)
-
-    def json(self) -> dict:
-        from detco_mm.benchmark import render_json
-        return json.loads(render_json(self.tables, self.unplaced, self.names, self.paper.source))
+def library_report(*roots, measured_only: bool = False):
+    """The library's report over work dirs, as ``tools/benchmark_table.py`` builds it
+    (:func:`detco_mm.benchmark.build_report` with the shipped paper data)."""
+    from detco_mm.benchmark import build_report, load_paper_results
+    return build_report([str(r) for r in roots], load_paper_results(PAPER_DATA),
+                        measured_only=measured_only)
 
 
 def write_trial_runs(root, real: dict) -> None:
